@@ -1,0 +1,56 @@
+"""Settings read from the environment (prefix CHISO_); .env.example lists every variable."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(f"CHISO_{name}")
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where git-ignored state lives: the private Postgres, landing files, logs, Airflow home.
+    home: Path = field(default_factory=lambda: Path(_env("HOME_DIR", str(PROJECT_ROOT / ".chiso"))))
+    # A configured URL (owner/admin rights) means "use that server"; none means "start our own".
+    warehouse_url: str | None = field(default_factory=lambda: _env("WAREHOUSE_URL"))
+    pg_port: int = field(default_factory=lambda: int(_env("PG_PORT", "0")))
+    warehouse_db: str = field(default_factory=lambda: _env("WAREHOUSE_DB", "chiso"))
+    # The province this deployment serves: DVCQG department code and statistics-office code.
+    province_dvcqg_code: str = field(default_factory=lambda: _env("PROVINCE_DVCQG_CODE", "H15"))
+    province_code: str = field(default_factory=lambda: _env("PROVINCE_CODE", "66"))
+    dvcqg_base_url: str = field(default_factory=lambda: _env("DVCQG_BASE_URL", "http://127.0.0.1:8701"))
+    dvcqg_page_size: int = field(default_factory=lambda: int(_env("DVCQG_PAGE_SIZE", "50")))
+    http_timeout: float = field(default_factory=lambda: float(_env("HTTP_TIMEOUT", "30")))
+    http_max_tries: int = field(default_factory=lambda: int(_env("HTTP_MAX_TRIES", "6")))
+    http_backoff_base: float = field(default_factory=lambda: float(_env("HTTP_BACKOFF_BASE", "1.0")))
+    http_backoff_max: float = field(default_factory=lambda: float(_env("HTTP_BACKOFF_MAX", "60")))
+    sandbox_host: str = field(default_factory=lambda: _env("SANDBOX_HOST", "127.0.0.1"))
+    sandbox_dvcqg_port: int = field(default_factory=lambda: int(_env("SANDBOX_DVCQG_PORT", "8701")))
+    superset_port: int = field(default_factory=lambda: int(_env("SUPERSET_PORT", "8088")))
+    superset_admin_user: str = field(default_factory=lambda: _env("SUPERSET_ADMIN_USER", "admin"))
+    superset_admin_password: str | None = field(default_factory=lambda: _env("SUPERSET_ADMIN_PASSWORD"))
+
+    @property
+    def landing_dir(self) -> Path:
+        return Path(_env("LANDING_DIR", str(self.home / "landing")))
+
+    @property
+    def pg_dir(self) -> Path:
+        return self.home / "pg"
+
+    @property
+    def log_dir(self) -> Path:
+        return self.home / "logs"
+
+
+@cache
+def settings() -> Settings:
+    return Settings()

@@ -1,0 +1,122 @@
+-- Tables the loader owns: audit, quarantine and raw. Idempotent; runs on every `chiso up`.
+-- Raw tables keep each source record whole (jsonb) beside the key columns typed in SQL at load time.
+set role chiso_loader;
+
+create table if not exists audit.extract_runs (
+    run_id bigserial primary key,
+    source text not null,                 -- dvcqg, dossiers, feedback, centres
+    entity text not null,                 -- endpoint or list name within the source
+    window_start timestamptz,
+    window_end timestamptz,
+    started_at timestamptz not null default now(),
+    finished_at timestamptz,
+    status text not null default 'running' check (status in ('running', 'success', 'failed')),
+    pages integer not null default 0,
+    records_received bigint not null default 0,
+    records_loaded bigint not null default 0,
+    records_quarantined bigint not null default 0,
+    bytes bigint not null default 0,
+    checksum text,                        -- sha256 over the landed pages' checksums, in page order
+    landing_path text,
+    error text,
+    details jsonb not null default '{}'
+);
+create index if not exists extract_runs_source_idx on audit.extract_runs (source, entity, started_at desc);
+
+create table if not exists audit.validation_runs (
+    validation_id bigserial primary key,
+    suite text not null,
+    layer text not null check (layer in ('raw', 'mart')),
+    target text not null,                 -- schema.table validated
+    pipeline_run text,                    -- Airflow run id or CLI run id
+    started_at timestamptz not null default now(),
+    finished_at timestamptz,
+    success boolean,
+    expectations_evaluated integer,
+    expectations_failed integer,
+    results jsonb not null default '{}'
+);
+
+create table if not exists audit.dbt_runs (
+    invocation_id text primary key,
+    command text not null,
+    pipeline_run text,
+    started_at timestamptz,
+    finished_at timestamptz,
+    status text not null,
+    nodes integer,
+    failures integer,
+    results jsonb not null default '{}'
+);
+
+create table if not exists audit.watermarks (
+    source text not null,
+    entity text not null,
+    watermark timestamptz not null,
+    run_id bigint references audit.extract_runs (run_id),
+    updated_at timestamptz not null default now(),
+    primary key (source, entity)
+);
+
+create table if not exists quarantine.records (
+    quarantine_id bigserial primary key,
+    run_id bigint references audit.extract_runs (run_id),
+    source text not null,
+    entity text not null,
+    landing_file text,
+    page_no integer,
+    record_key text,
+    record jsonb,                         -- the record when it parsed as JSON
+    raw_text text,                        -- else the bytes as text
+    reason text not null,
+    quarantined_at timestamptz not null default now()
+);
+create index if not exists quarantine_run_idx on quarantine.records (run_id);
+
+-- S1 DVCQG: the score tables (national: 34 provinces; per province: its agencies and communes).
+create table if not exists raw.dvcqg_service_results (
+    period_type text not null check (period_type in ('month', 'quarter', 'year')),
+    period_start date not null,
+    scope text not null,                  -- 'national', or the rootDepartmentId of a province
+    department_id text not null,
+    department_code text,
+    department_name text,
+    total_score numeric(7, 2),
+    ratio numeric(7, 2),
+    score_delta numeric(7, 2),
+    ckmb numeric(7, 2),
+    tdgq numeric(7, 2),
+    clgq numeric(7, 2),
+    tttt numeric(7, 2),
+    mdhl numeric(7, 2),
+    mdsh numeric(7, 2),
+    record jsonb not null,
+    run_id bigint not null references audit.extract_runs (run_id),
+    landing_file text,
+    page_no integer,
+    loaded_at timestamptz not null default now(),
+    primary key (period_type, period_start, scope, department_id)
+);
+
+-- S1 DVCQG: the per-group detail endpoints, one row per unit x group x period, record kept whole.
+create table if not exists raw.dvcqg_group_details (
+    endpoint text not null,               -- transparency, dvc-progress-tree, provide-online-tree, ...
+    group_code text not null,             -- CKMB, TDGQ, CLGQ, TTTT, MDSH, MDHL
+    period_type text not null check (period_type in ('month', 'quarter', 'year')),
+    period_start date not null,
+    root_department_id text not null,
+    department_id text not null,
+    department_code text,
+    department_name text,
+    is_parent boolean not null default false,  -- the province's own row (overview/parent)
+    score numeric(7, 2),
+    max_score numeric(7, 2),
+    record jsonb not null,
+    run_id bigint not null references audit.extract_runs (run_id),
+    landing_file text,
+    page_no integer,
+    loaded_at timestamptz not null default now(),
+    primary key (endpoint, period_type, period_start, root_department_id, department_id)
+);
+
+reset role;
