@@ -49,6 +49,17 @@ create table if not exists audit.dbt_runs (
     results jsonb not null default '{}'
 );
 
+-- A mart set is published (made current for dashboards) only after its gate passed.
+create table if not exists audit.publications (
+    publication_id bigserial primary key,
+    dataset text not null,                -- the Airflow asset published, e.g. chiso://marts/national_index
+    pipeline_run text,
+    window_start date,
+    window_end date,
+    published_at timestamptz not null default now(),
+    details jsonb not null default '{}'
+);
+
 create table if not exists audit.watermarks (
     source text not null,
     entity text not null,

@@ -1,0 +1,93 @@
+"""National service index (Bộ chỉ số 766, DVCQG): extract -> raw gate -> dbt (Cosmos) -> mart gate -> publish.
+
+Daily at 03:00 Asia/Ho_Chi_Minh, after the portal's 02:00 recomputation; each run re-extracts the previous
+and the current month, which the portal may still revise. Trigger with {"start": "YYYY-MM-DD", "end": ...}
+to back-fill another window. The task bodies live in ingestion.pipeline; this file only wires them.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+import pendulum
+from airflow.sdk import DAG, Asset, Param, get_current_context, task
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode
+
+DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
+NATIONAL_INDEX = Asset("chiso://marts/national_index")
+
+
+def _window() -> tuple:
+    from ingestion.pipeline import national_window
+
+    context = get_current_context()
+    params = context["params"]
+    return national_window(context["logical_date"], params.get("start"), params.get("end"))
+
+
+with DAG(
+    dag_id="chiso_national_index",
+    description="DVCQG national service index: extract, validate, transform, validate, publish",
+    schedule="0 3 * * *",
+    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Ho_Chi_Minh"),
+    catchup=False,
+    max_active_runs=1,
+    default_args={
+        "retries": int(os.environ.get("CHISO_TASK_RETRIES", "2")),
+        "retry_delay": timedelta(minutes=5),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=30),
+    },
+    params={
+        "start": Param(None, type=["null", "string"], format="date", description="window start (YYYY-MM-DD)"),
+        "end": Param(None, type=["null", "string"], format="date", description="window end (YYYY-MM-DD)"),
+    },
+    tags=["chiso", "dvcqg", "index-766"],
+    doc_md=__doc__,
+) as dag:
+
+    @task
+    def extract_load() -> dict:
+        from ingestion.pipeline import extract_national
+
+        start, end = _window()
+        return extract_national(start, end, pipeline_run=get_current_context()["run_id"])
+
+    @task
+    def raw_gate() -> dict:
+        from ingestion.pipeline import gate
+
+        return gate("raw", pipeline_run=get_current_context()["run_id"])
+
+    transform = DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(
+            dbt_project_path=DBT_PROJECT,
+            manifest_path=DBT_PROJECT / "target" / "manifest.json",
+            install_dbt_deps=False,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="chiso", target_name="chiso", profiles_yml_filepath=DBT_PROJECT / "profiles.yml"
+        ),
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST),
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        default_args={"retries": 0},
+    )
+
+    @task
+    def mart_gate() -> dict:
+        from ingestion.pipeline import gate
+
+        return gate("mart", pipeline_run=get_current_context()["run_id"])
+
+    @task(outlets=[NATIONAL_INDEX])
+    def publish() -> int:
+        from ingestion.pipeline import publish as record_publication
+
+        start, end = _window()
+        return record_publication(NATIONAL_INDEX.uri, start, end, get_current_context()["run_id"])
+
+    extract_load() >> raw_gate() >> transform >> mart_gate() >> publish()
