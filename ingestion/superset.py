@@ -1,0 +1,313 @@
+"""Superset as code: run Superset from its own venv and import the dashboards kept in superset/assets.
+
+`up()` prepares the metadata database (migrations, admin user, roles: each only when needed, since every
+Superset CLI call costs ~14 s), starts gunicorn on 127.0.0.1 in the background, waits for /health and
+imports the asset bundle. A second `up()` finds the server healthy and only re-imports.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import io
+import json
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import httpx
+import psycopg
+
+from ingestion import pg
+from ingestion.config import PROJECT_ROOT, settings
+
+SUPERSET_DIR = PROJECT_ROOT / "superset"
+ASSETS_DIR = SUPERSET_DIR / "assets"
+CONFIG_FILE = SUPERSET_DIR / "superset_config.py"
+DATABASE_FILE = "databases/chiso_warehouse.yaml"  # the bundle's only database: the read-only warehouse
+READER_URL = "{{ reader_url }}"  # placeholder in DATABASE_FILE, filled at import time
+PASSWORD_MASK = "XXXXXXXXXX"  # Superset's own mask; the real password travels in the `passwords` field
+START_TIMEOUT = 240
+
+
+class SupersetError(RuntimeError):
+    pass
+
+
+# --- paths, secrets, environment -----------------------------------------------------------------------
+
+
+def _state_dir() -> Path:
+    path = settings().home / "superset"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _pid_file() -> Path:
+    return settings().home / "superset.pid"
+
+
+def log_file() -> Path:
+    return settings().log_dir / "superset.log"
+
+
+def base_url() -> str:
+    return f"http://127.0.0.1:{settings().superset_port}"
+
+
+def _bin(name: str) -> Path:
+    return settings().superset_venv / "bin" / name
+
+
+def _secret_file(path: Path, make) -> str:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def secret_key() -> str:
+    return settings().superset_secret_key or _secret_file(_state_dir() / "secret_key",
+                                                          lambda: secrets.token_urlsafe(48))
+
+
+def admin_login() -> tuple[str, str]:
+    """The admin user and password: from the settings, else generated once into .chiso/credentials.json."""
+    s = settings()
+    if s.superset_admin_password:
+        return s.superset_admin_user, s.superset_admin_password
+    path = s.home / "credentials.json"
+    with _lock("credentials"):
+        stored = json.loads(path.read_text()) if path.exists() else {}
+        if "superset_admin" not in stored:
+            stored["superset_admin"] = secrets.token_urlsafe(18)
+            path.write_text(json.dumps(stored, indent=2))
+            path.chmod(0o600)
+    return s.superset_admin_user, stored["superset_admin"]
+
+
+def _environment() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(SUPERSET_CONFIG_PATH=str(CONFIG_FILE), SUPERSET_HOME=str(_state_dir()), FLASK_APP="superset",
+               CHISO_SUPERSET_METADATA_URL=pg.url("superset", db="superset", driver="postgresql+psycopg2"),
+               CHISO_SUPERSET_SECRET_KEY=secret_key())
+    return env
+
+
+@contextmanager
+def _lock(name: str):
+    path = _state_dir() / f"{name}.lock"
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+# --- metadata database -----------------------------------------------------------------------------------
+
+
+def _cli(*args: str) -> None:
+    log = log_file()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        out.write(f"\n--- superset {args[0]} {args[1] if len(args) > 1 else ''}\n")
+        out.flush()
+        result = subprocess.run([str(_bin("superset")), *args], env=_environment(), stdout=out,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=_state_dir())
+    if result.returncode != 0:
+        raise SupersetError(f"`superset {args[0]}` failed (exit {result.returncode}); see {log}")
+
+
+def _migration_head() -> str | None:
+    """The single head revision of the installed Superset's migrations (None if not exactly one)."""
+    found = list(settings().superset_venv.glob("lib/python*/site-packages/superset/migrations/versions"))
+    if not found:
+        return None
+    revisions, parents = set(), set()
+    for path in found[0].glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        rev = re.search(r'^revision\s*=\s*"([^"]+)"', text, re.M)
+        down = re.search(r"^down_revision\s*=\s*(.+)$", text, re.M)
+        if rev:
+            revisions.add(rev.group(1))
+        if down:
+            parents.update(re.findall(r'"([^"]+)"', down.group(1)))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _metadata_query(query: str, params: tuple = ()) -> list[tuple]:
+    try:
+        with pg.connect("superset", db="superset") as conn:
+            return conn.execute(query, params).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []
+
+
+def _prepare_metadata() -> None:
+    """Migrate, create the admin and sync roles, each only when the metadata database needs it."""
+    current = _metadata_query("select version_num from alembic_version")
+    head = _migration_head()
+    migrated = not (head and current == [(head,)])
+    if migrated:
+        _cli("db", "upgrade")
+    user, password = admin_login()
+    if not _metadata_query("select 1 from ab_user where username = %s", (user,)):
+        _cli("fab", "create-admin", "--username", user, "--password", password, "--firstname", "Quản trị",
+             "--lastname", "chiso", "--email", f"{user}@chiso.invalid")
+    if migrated or not _metadata_query("select 1 from ab_role where name = 'Gamma'"):
+        _cli("init")
+
+
+# --- the web server --------------------------------------------------------------------------------------
+
+
+def _running_pid() -> int | None:
+    path = _pid_file()
+    if not path.exists():
+        return None
+    pid = int(path.read_text().strip() or 0)
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return pid if b"superset" in cmdline else None
+
+
+def _healthy() -> bool:
+    try:
+        return httpx.get(f"{base_url()}/health", timeout=3).text.strip() == "OK"
+    except httpx.HTTPError:
+        return False
+
+
+def _port_taken() -> bool:
+    return pg._port_open(settings().superset_port)
+
+
+def _start_server() -> None:
+    s = settings()
+    if _bin("gunicorn").exists():
+        cmd = [str(_bin("gunicorn")), "--bind", f"127.0.0.1:{s.superset_port}", "--workers",
+               str(s.superset_workers), "--worker-class", "gthread", "--threads", "8", "--timeout", "120",
+               "--limit-request-line", "0", "--limit-request-field_size", "0", "--no-control-socket",
+               "superset.app:create_app()"]
+    else:
+        cmd = [str(_bin("superset")), "run", "--host", "127.0.0.1", "--port", str(s.superset_port),
+               "--with-threads"]
+    log = log_file()
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("a") as out:
+        out.write(f"\n--- starting {' '.join(cmd[:1])} on {base_url()}\n")
+        out.flush()
+        proc = subprocess.Popen(cmd, env=_environment(), stdout=out, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, cwd=_state_dir(), start_new_session=True)
+    _pid_file().write_text(str(proc.pid))
+    deadline = time.monotonic() + START_TIMEOUT
+    while not _healthy():
+        if proc.poll() is not None:
+            raise SupersetError(f"Superset exited during start-up (exit {proc.returncode}); see {log}")
+        if time.monotonic() > deadline:
+            raise SupersetError(f"Superset did not answer /health within {START_TIMEOUT} s; see {log}")
+        time.sleep(1)
+
+
+def up(import_assets: bool = True) -> str:
+    """Start (or reuse) Superset and import the dashboards; returns its base URL."""
+    if pg.is_private():
+        pg.start_private()
+    pg.bootstrap()
+    with _lock("up"):
+        if not _healthy():
+            if _running_pid():  # started but not healthy: restart it
+                down()
+            if _port_taken():
+                raise SupersetError(f"port {settings().superset_port} is taken by another program; "
+                                    "set CHISO_SUPERSET_PORT or free it")
+            _prepare_metadata()
+            _start_server()
+    if import_assets:
+        import_bundle()
+    return base_url()
+
+
+def down() -> bool:
+    """Stop the server started by `up()`; False when none was running."""
+    pid = _running_pid()
+    _pid_file().unlink(missing_ok=True)
+    if pid is None:
+        return False
+    os.killpg(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        try:  # reap it when it is our own child
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.2)
+    if Path(f"/proc/{pid}").exists():
+        os.killpg(pid, signal.SIGKILL)
+    return True
+
+
+def status() -> str:
+    pid = _running_pid()
+    if _healthy():
+        return f"running at {base_url()}" + (f" (pid {pid})" if pid else " (not started by chiso)")
+    return f"starting or unhealthy (pid {pid}); see {log_file()}" if pid else "stopped"
+
+
+# --- assets ------------------------------------------------------------------------------------------------
+
+
+def render_bundle() -> tuple[bytes, dict[str, str]]:
+    """The asset bundle as a zip, with the warehouse URL (password masked), and the passwords to send."""
+    reader = pg.url("reader", driver="postgresql+psycopg2")
+    password = unquote(urlsplit(reader).password or "")
+    masked = reader.replace(f":{urlsplit(reader).password}@", f":{PASSWORD_MASK}@", 1)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for path in sorted(ASSETS_DIR.rglob("*.yaml")):
+            name = path.relative_to(ASSETS_DIR).as_posix()
+            text = path.read_text(encoding="utf-8")
+            if name == DATABASE_FILE:
+                text = text.replace(READER_URL, masked)
+            bundle.writestr(f"chiso_assets/{name}", text)
+    return buffer.getvalue(), {DATABASE_FILE: password}
+
+
+def api_client() -> httpx.Client:
+    """An httpx client logged in as the admin, with a CSRF token for writes."""
+    user, password = admin_login()
+    client = httpx.Client(base_url=base_url(), timeout=120, headers={"Referer": base_url()})
+    response = client.post("/api/v1/security/login",
+                           json={"username": user, "password": password, "provider": "db", "refresh": False})
+    if response.status_code == 401:  # the admin exists with another password: set ours
+        _cli("fab", "reset-password", "--username", user, "--password", password)
+        response = client.post("/api/v1/security/login", json={"username": user, "password": password,
+                                                                 "provider": "db", "refresh": False})
+    response.raise_for_status()
+    client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    csrf = client.get("/api/v1/security/csrf_token/")
+    csrf.raise_for_status()
+    client.headers["X-CSRFToken"] = csrf.json()["result"]
+    return client
+
+
+def import_bundle() -> None:
+    """Import superset/assets, overwriting the database, datasets, charts and dashboards by uuid."""
+    data, passwords = render_bundle()
+    with api_client() as client:
+        response = client.post("/api/v1/assets/import/", files={"bundle": ("chiso_assets.zip", data)},
+                               data={"passwords": json.dumps(passwords)})
+    if response.status_code != 200:
+        raise SupersetError(f"asset import failed ({response.status_code}): {response.text[:2000]}")

@@ -1,0 +1,85 @@
+"""Superset configuration for chiso, loaded through SUPERSET_CONFIG_PATH (set by ingestion/superset.py).
+
+Everything machine- or secret-specific comes from the environment the launcher builds:
+CHISO_SUPERSET_METADATA_URL (the metadata database) and CHISO_SUPERSET_SECRET_KEY.
+Nothing here reaches outside 127.0.0.1: no examples, no map tiles, no telemetry pixel, no web fonts.
+"""
+
+import os
+
+SQLALCHEMY_DATABASE_URI = os.environ["CHISO_SUPERSET_METADATA_URL"]
+SECRET_KEY = os.environ["CHISO_SUPERSET_SECRET_KEY"]
+
+APP_NAME = "chiso"
+
+# Vietnamese by default. Superset 6.1 ships no "vi" catalogue, so its own menus stay in English;
+# every title, label and description of our dashboards is Vietnamese, and numbers and dates use the
+# Vietnamese conventions below.
+BABEL_DEFAULT_LOCALE = "vi"
+LANGUAGES = {"vi": {"flag": "vn", "name": "Tiếng Việt"}, "en": {"flag": "us", "name": "English"}}
+D3_FORMAT = {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["", " ₫"]}
+D3_TIME_FORMAT = {
+    "dateTime": "%X %d/%m/%Y",
+    "date": "%d/%m/%Y",
+    "time": "%H:%M:%S",
+    "periods": ["SA", "CH"],
+    "days": ["Chủ nhật", "Thứ hai", "Thứ ba", "Thứ tư", "Thứ năm", "Thứ sáu", "Thứ bảy"],
+    "shortDays": ["CN", "T2", "T3", "T4", "T5", "T6", "T7"],
+    "months": [f"Tháng {m}" for m in range(1, 13)],
+    "shortMonths": [f"Th{m}" for m in range(1, 13)],
+}
+CURRENCIES = ["VND"]
+
+FEATURE_FLAGS = {
+    "DASHBOARD_CROSS_FILTERS": True,  # click a bar or row to filter the other charts
+    "DRILL_TO_DETAIL": True,
+    "DRILL_BY": True,
+    "ENABLE_TEMPLATE_PROCESSING": False,
+    "THUMBNAILS": False,  # would need a worker and a headless browser
+    "ALERT_REPORTS": False,
+    "GLOBAL_ASYNC_QUERIES": False,
+    "EMBEDDED_SUPERSET": False,
+}
+
+# No external network: no map tiles, and a content security policy that allows only this server
+# (which also keeps the front end's telemetry pixel and any web font from loading).
+MAPBOX_API_KEY = ""
+DECKGL_BASE_MAP = []
+THEME_FONT_URL_ALLOWED_DOMAINS = []
+_CSP = {
+    "base-uri": ["'self'"],
+    "default-src": ["'self'"],
+    "img-src": ["'self'", "blob:", "data:"],
+    "worker-src": ["'self'", "blob:"],
+    "connect-src": ["'self'"],
+    "object-src": "'none'",
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "font-src": ["'self'", "data:"],
+    "script-src": ["'self'", "'strict-dynamic'"],
+}
+TALISMAN_ENABLED = True
+TALISMAN_CONFIG = {
+    "content_security_policy": _CSP,
+    "content_security_policy_nonce_in": ["script-src"],
+    "force_https": False,  # served on http://127.0.0.1
+    "session_cookie_secure": False,
+}
+TALISMAN_DEV_CONFIG = TALISMAN_CONFIG
+CONTENT_SECURITY_POLICY_WARNING = False
+
+# CSRF stays on; the API client fetches a token from /api/v1/security/csrf_token/.
+WTF_CSRF_ENABLED = True
+SESSION_COOKIE_SECURE = False
+SESSION_COOKIE_SAMESITE = "Lax"
+
+# One process, no Redis: in-memory rate-limit storage (quiet), small in-process caches.
+RATELIMIT_STORAGE_URI = "memory://"
+CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
+DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 300}
+FILTER_STATE_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 86400}
+EXPLORE_FORM_DATA_CACHE_CONFIG = {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": 86400}
+
+# The warehouse connection is read-only; keep SQL Lab from writing.
+PREVENT_UNSAFE_DB_CONNECTIONS = True
+SQLLAB_CTAS_NO_LIMIT = False
+ROW_LIMIT = 50000
