@@ -1,0 +1,48 @@
+"""The landing area: every page a source answered, kept byte for byte (gzip), with its sha256.
+
+Layout: <landing_dir>/<source>/<entity>/<run_id>/page-00001.json.gz. The checksum is over the raw bytes
+as received (before compression), so it can be checked against a re-download.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+from pathlib import Path
+
+from ingestion.config import settings
+
+
+def run_dir(source: str, entity: str, run_id: int | str) -> Path:
+    return settings().landing_dir / source / entity / str(run_id)
+
+
+def land_page(source: str, entity: str, run_id: int | str, page_no: int, raw: bytes) -> tuple[Path, str, int]:
+    """Write one page; returns (path, sha256 hex of the raw bytes, number of raw bytes)."""
+    folder = run_dir(source, entity, run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"page-{page_no:05d}.json.gz"
+    tmp = path.with_suffix(".tmp")
+    # mtime=0 keeps the gzip bytes reproducible; write then rename so a crash leaves no half page.
+    with open(tmp, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, compresslevel=6) as gz:
+        gz.write(raw)
+    os.replace(tmp, path)
+    return path, hashlib.sha256(raw).hexdigest(), len(raw)
+
+
+def read_page(path: Path) -> bytes:
+    return gzip.decompress(path.read_bytes())
+
+
+def combined_checksum(checksums: list[str]) -> str:
+    """sha256 over the pages' checksums in page order (what audit.extract_runs.checksum holds)."""
+    return hashlib.sha256("\n".join(checksums).encode()).hexdigest()
+
+
+def relative(path: Path) -> str:
+    """Path as stored in the warehouse: relative to the landing dir, so it survives a moved checkout."""
+    try:
+        return str(path.relative_to(settings().landing_dir))
+    except ValueError:
+        return str(path)

@@ -1,0 +1,61 @@
+"""Shared fixtures: the private PostgreSQL (started, bootstrapped), the sandbox sources, a landing dir."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture(scope="session")
+def landing_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Landed pages go to a temporary folder, not the developer's .chiso/landing."""
+    path = tmp_path_factory.mktemp("landing")
+    old = os.environ.get("CHISO_LANDING_DIR")
+    os.environ["CHISO_LANDING_DIR"] = str(path)
+    yield path
+    if old is None:
+        os.environ.pop("CHISO_LANDING_DIR", None)
+    else:
+        os.environ["CHISO_LANDING_DIR"] = old
+
+
+@pytest.fixture(scope="session")
+def warehouse() -> None:
+    """The warehouse PostgreSQL: the private server (or CHISO_WAREHOUSE_URL's), bootstrapped."""
+    from ingestion import pg
+
+    if pg.is_private():
+        pg.start_private()
+    pg.bootstrap()
+
+
+@pytest.fixture(scope="session")
+def dvcqg_server() -> Iterator[str]:
+    from ingestion.sandbox import dvcqg
+
+    with dvcqg.serve() as base_url:
+        yield base_url
+
+
+@pytest.fixture
+def dvcqg_sandbox(dvcqg_server: str) -> Iterator[str]:
+    """The S1 sandbox's base URL, with no fault queued before or after the test."""
+    httpx.post(f"{dvcqg_server}/_sandbox/reset")
+    yield dvcqg_server
+    httpx.post(f"{dvcqg_server}/_sandbox/reset")
+
+
+@pytest.fixture
+def dvcqg_faults(dvcqg_sandbox: str) -> Callable[[list[dict]], None]:
+    """Queue faults on the S1 sandbox for the next requests (see ingestion/sandbox/__init__.py)."""
+
+    def queue(faults: list[dict]) -> None:
+        httpx.post(f"{dvcqg_sandbox}/_sandbox/faults", json=faults).raise_for_status()
+
+    return queue
