@@ -1,0 +1,366 @@
+"""Great Expectations gates: the suites as code, and the runner that records every suite in audit.
+
+`run_gate("raw")` runs between the load and dbt, `run_gate("mart")` after dbt. Every run rebuilds the suites,
+validation definitions and checkpoint from this module (the JSON that GX keeps under
+expectations/uncommitted/ is output, never edited), writes one row per suite into audit.validation_runs,
+builds Data Docs, and raises `GateFailed` when a suite fails: the Airflow task fails and nothing downstream
+of it (dbt, the mart publish) runs.
+
+GX is imported inside functions only, so DAG files may import this module at parse time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cache
+
+from ingestion import pg
+from ingestion.config import PROJECT_ROOT, settings
+
+CONTEXT_DIR = PROJECT_ROOT / "expectations"
+DOCS_INDEX = CONTEXT_DIR / "uncommitted" / "data_docs" / "local_site" / "index.html"
+DATASOURCE = "chiso_warehouse"
+URL_ENV = "CHISO_GX_WAREHOUSE_URL"  # great_expectations.yml reads the connection string from it
+BATCH = "whole_table"
+GROUP_MAX = {"ckmb": 18, "tdgq": 20, "clgq": 12, "tttt": 10, "mdhl": 18, "mdsh": 22}
+GROUP_CODES = ["CKMB", "TDGQ", "CLGQ", "TTTT", "MDHL", "MDSH"]
+PROVINCES = 34
+SAMPLE = 5  # unexpected values kept per failed expectation in audit
+
+
+@dataclass(frozen=True)
+class Suite:
+    name: str
+    layer: str  # 'raw' | 'mart'
+    table: str
+
+
+SUITES = (
+    Suite("raw.dvcqg_service_results", "raw", "dvcqg_service_results"),
+    Suite("raw.dvcqg_group_details", "raw", "dvcqg_group_details"),
+    Suite("marts.mart_province_ranking", "mart", "mart_province_ranking"),
+    Suite("marts.mart_unit_official_scores", "mart", "mart_unit_official_scores"),
+)
+
+
+def suites(layer: str) -> list[Suite]:
+    found = [s for s in SUITES if s.layer == layer]
+    if not found:
+        raise ValueError(f"unknown gate layer {layer!r}: use 'raw' or 'mart'")
+    return found
+
+
+# --- the expectations -------------------------------------------------------------------------------
+
+
+def _rows(description: str, query: str):
+    """A table-level rule as SQL: the query returns the offending rows, none means success."""
+    import great_expectations.expectations as gxe
+
+    return gxe.UnexpectedRowsExpectation(description=description, unexpected_rows_query=query)
+
+
+def _scores(gxe, keys: str) -> list:
+    """Total within 0..100, each group within 0..its maximum, total = sum of the groups (to 0.01)."""
+    groups = " + ".join(f"coalesce({c}, 0)" for c in GROUP_MAX)
+    return [
+        gxe.ExpectColumnValuesToBeBetween(column="total_score", min_value=0, max_value=100),
+        *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=m)
+          for c, m in GROUP_MAX.items()),
+        _rows("total_score equals the sum of the six groups (within 0.01)",
+              f"select {keys}, total_score, {groups} as sum_of_groups from {{batch}}"
+              f" where round(abs(total_score - ({groups}))::numeric, 4) > 0.01"),
+    ]
+
+
+def _per_period(count: int, where: str = "") -> str:
+    return (f"select period_type, period_start, count(*) as n from {{batch}} {where}"
+            f" group by period_type, period_start having count(*) <> {count}")
+
+
+def _rank_check(keys: str, partition: str, rank: str, where: str = "") -> str:
+    return (f"select * from (select {keys}, total_score, {rank}, rank() over (partition by {partition}"
+            f" order by total_score desc nulls last) as expected_rank from {{batch}} {where}) as ranked"
+            f" where {rank} is distinct from expected_rank")
+
+
+def _expectations(suite: str) -> list:
+    import great_expectations.expectations as gxe
+
+    def not_null(*columns: str) -> list:
+        return [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
+
+    if suite == "raw.dvcqg_service_results":
+        return [
+            *not_null("department_id", "department_code"),
+            gxe.ExpectColumnValuesToMatchRegex(column="department_code", regex=r"^H\d{2}(\.\d+)?$"),
+            *_scores(gxe, "period_type, period_start, scope, department_code"),
+            _rows(f"exactly {PROVINCES} national rows per period",
+                  _per_period(PROVINCES, "where scope = 'national'")),
+        ]
+    if suite == "raw.dvcqg_group_details":
+        return [
+            *not_null("record", "department_id"),
+            gxe.ExpectColumnValuesToBeInSet(column="group_code", value_set=GROUP_CODES),
+            gxe.ExpectColumnValuesToBeBetween(column="score", min_value=0),
+            _rows("score within 0..max_score",
+                  "select endpoint, group_code, period_type, period_start, department_id, score, max_score"
+                  " from {batch} where score > max_score"),
+        ]
+    if suite == "marts.mart_province_ranking":
+        keys = ["period_type", "period_start", "department_code"]
+        return [
+            *not_null(*keys, "total_score", "national_rank"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=keys),
+            *_scores(gxe, ", ".join(keys)),
+            gxe.ExpectColumnValuesToBeBetween(column="national_rank", min_value=1, max_value=PROVINCES),
+            _rows(f"{PROVINCES} provinces per period", _per_period(PROVINCES)),
+            _rows("national_rank = 1 + provinces with a strictly higher total (ties share, no gaps)",
+                  _rank_check(", ".join(keys), "period_type, period_start", "national_rank")),
+        ]
+    if suite == "marts.mart_unit_official_scores":
+        keys = ["period_type", "period_start", "unit_code"]
+        return [
+            *not_null(*keys, "unit_type"),
+            gxe.ExpectCompoundColumnsToBeUnique(column_list=keys),
+            gxe.ExpectColumnValuesToBeInSet(column="unit_type", value_set=["agency", "commune"]),
+            *_scores(gxe, ", ".join(keys)),
+            _rows("rank_in_type within 1..units_in_type",
+                  "select period_type, period_start, unit_code, rank_in_type, units_in_type from {batch}"
+                  " where rank_in_type < 1 or rank_in_type > units_in_type"),
+            _rows("rank_in_type = rank() by total_score within period and unit_type",
+                  _rank_check(", ".join(keys), "period_type, period_start, unit_type", "rank_in_type",
+                              "where total_score is not null")),
+        ]
+    raise KeyError(suite)
+
+
+# --- the context ------------------------------------------------------------------------------------
+
+
+@cache
+def context():
+    """The file data context under expectations/, with its datasource; one per process."""
+    import great_expectations as gx
+
+    os.environ.setdefault(URL_ENV, pg.url("transform"))
+    ctx = gx.get_context(mode="file", context_root_dir=str(CONTEXT_DIR))
+    if DATASOURCE not in ctx.data_sources.all():
+        ctx.data_sources.add_postgres(DATASOURCE, connection_string="${" + URL_ENV + "}")
+    return ctx
+
+
+def _default_schema(layer: str) -> str:
+    return "raw" if layer == "raw" else settings().mart_schema
+
+
+def _suffix(layer: str, schema: str) -> str:
+    """Validation definitions and checkpoints for a non-default schema carry it in their names."""
+    return "" if schema == _default_schema(layer) else f"@{schema}"
+
+
+def _batch_definition(ctx, schema: str, table: str):
+    datasource = ctx.data_sources.get(DATASOURCE)
+    name = f"{schema}.{table}"
+    if name in datasource.get_asset_names():
+        asset = datasource.get_asset(name)
+    else:
+        with warnings.catch_warnings():  # GX 1.14+ wants a schema per datasource; Postgres has no such option
+            warnings.simplefilter("ignore", DeprecationWarning)
+            asset = datasource.add_table_asset(name, table_name=table, schema_name=schema)
+    try:
+        return asset.get_batch_definition(BATCH)
+    except KeyError:
+        return asset.add_batch_definition_whole_table(BATCH)
+
+
+def _upsert(factory, obj, store: str):
+    """add_or_update, first dropping a stored copy GX can no longer read (e.g. its asset is gone): the
+    stores hold output of this module, so the code's version always wins."""
+    try:
+        return factory.add_or_update(obj)
+    except Exception:  # noqa: BLE001 - any unreadable stored copy; the retry raises real errors
+        (CONTEXT_DIR / "uncommitted" / store / f"{obj.name}.json").unlink(missing_ok=True)
+        return factory.add_or_update(obj)
+
+
+def build_suites(layer: str, schema: str | None = None, tables: list[str] | None = None) -> list:
+    """Recreate the layer's suites and validation definitions from code; returns the definitions."""
+    import great_expectations as gx
+
+    ctx, schema = context(), schema or _default_schema(layer)
+    definitions = []
+    for suite in suites(layer):
+        if tables is not None and suite.table not in tables:
+            continue
+        gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=suite.name,
+                                                                expectations=_expectations(suite.name)))
+        definitions.append(_upsert(ctx.validation_definitions, gx.ValidationDefinition(
+            name=suite.name + _suffix(layer, schema), data=_batch_definition(ctx, schema, suite.table),
+            suite=gx_suite), "validation_definitions"))
+    return definitions
+
+
+def forget_schema(schema: str) -> None:
+    """Remove what runs against a scratch schema left in the context (tests call it when done)."""
+    from great_expectations.exceptions import DataContextError
+
+    ctx = context()
+    for layer in ("raw", "mart"):
+        suffix = _suffix(layer, schema)
+        if suffix:
+            with contextlib.suppress(DataContextError):
+                ctx.checkpoints.delete(f"chiso_{layer}_gate{suffix}")
+            for suite in suites(layer):
+                with contextlib.suppress(DataContextError):
+                    ctx.validation_definitions.delete(suite.name + suffix)
+    datasource = ctx.data_sources.get(DATASOURCE)
+    for name in sorted(datasource.get_asset_names()):
+        if name.startswith(f"{schema}."):
+            datasource.delete_asset(name)
+
+
+# --- the gate ---------------------------------------------------------------------------------------
+
+
+@dataclass
+class SuiteOutcome:
+    suite: str
+    target: str  # schema.table validated
+    success: bool
+    evaluated: int
+    failed: int
+    started_at: datetime
+    finished_at: datetime
+    failures: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+    def summary(self) -> str:
+        return f"{self.suite} ({self.error or '; '.join(f['expectation'] for f in self.failures)})"
+
+
+@dataclass
+class GateResult:
+    layer: str
+    pipeline_run: str
+    success: bool
+    outcomes: list[SuiteOutcome]
+    seconds: float
+    data_docs: str | None = None
+
+
+class GateFailed(RuntimeError):
+    def __init__(self, result: GateResult):
+        self.result = result
+        failed = "; ".join(o.summary() for o in result.outcomes if not o.success)
+        super().__init__(f"{result.layer} gate failed: {failed} "
+                         f"(see audit.validation_runs where pipeline_run = '{result.pipeline_run}')")
+
+
+def _missing_tables(schema: str, tables: list[str]) -> set[str]:
+    with pg.connect("transform") as conn:
+        return {t for t in tables
+                if conn.execute("select to_regclass(%s)", (f'"{schema}"."{t}"',)).fetchone()[0] is None}
+
+
+def _failure(result) -> dict:
+    """One failed expectation, JSON-safe: name, type, column, counts and a few unexpected values."""
+    data = result.to_json_dict()
+    config, res = data.get("expectation_config") or {}, data.get("result") or {}
+    kwargs = config.get("kwargs") or {}
+    column = kwargs.get("column") or kwargs.get("column_list")
+    name = config.get("description")
+    if not name:
+        name = config.get("type", "?")
+        if column:
+            name += f"({column if isinstance(column, str) else ','.join(column)})"
+    sample = res.get("partial_unexpected_list") or (res.get("details") or {}).get("unexpected_rows") or []
+    exception = data.get("exception_info") or {}
+    return {
+        "expectation": name,
+        "type": config.get("type"),
+        "column": column,
+        "unexpected_count": res.get("unexpected_count", res.get("observed_value")),
+        "unexpected_percent": res.get("unexpected_percent"),
+        "sample": sample[:SAMPLE],
+        "exception": exception.get("exception_message") if exception.get("raised_exception") else None,
+    }
+
+
+def _load_time(validation, default: datetime) -> datetime:
+    """When GX loaded the suite's batch, i.e. when that suite's validation started."""
+    value = ((validation.meta or {}).get("batch_markers") or {}).get("ge_load_time")
+    try:
+        return datetime.strptime(value, "%Y%m%dT%H%M%S.%fZ").replace(tzinfo=UTC)
+    except (TypeError, ValueError):
+        return default
+
+
+def _validate(layer: str, schema: str, tables: list[str], run_name: str, build_docs: bool,
+              started: datetime) -> list[SuiteOutcome]:
+    import great_expectations as gx
+    from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    checkpoint = _upsert(context().checkpoints, gx.Checkpoint(
+        name=f"chiso_{layer}_gate{_suffix(layer, schema)}",
+        validation_definitions=build_suites(layer, schema, tables),
+        actions=[UpdateDataDocsAction(name="data_docs")] if build_docs else [],
+        result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE}), "checkpoints")
+    run = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
+    done = datetime.now(UTC)
+    table_of = {s.name: s.table for s in suites(layer)}
+    outcomes = sorted(
+        (SuiteOutcome(v.suite_name, f"{schema}.{table_of[v.suite_name]}", bool(v.success),
+                      v.statistics["evaluated_expectations"], v.statistics["unsuccessful_expectations"],
+                      _load_time(v, started), done, [_failure(r) for r in v.results if not r.success])
+         for v in run.run_results.values()), key=lambda o: o.started_at)
+    for current, following in zip(outcomes, outcomes[1:], strict=False):  # one suite ends as the next starts
+        current.finished_at = following.started_at
+    return outcomes
+
+
+def _record(result: GateResult) -> None:
+    with pg.connect("loader") as conn:
+        for o in result.outcomes:
+            summary = {"failed": o.failures, "error": o.error, "data_docs": result.data_docs}
+            conn.execute(
+                "insert into audit.validation_runs (suite, layer, target, pipeline_run, started_at,"
+                " finished_at, success, expectations_evaluated, expectations_failed, results)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                (o.suite, result.layer, o.target, result.pipeline_run, o.started_at, o.finished_at,
+                 o.success, o.evaluated, o.failed, json.dumps(summary, default=str)))
+
+
+def run_gate(layer: str, pipeline_run: str | None = None, build_docs: bool = True,
+             schema: str | None = None) -> GateResult:
+    """Validate every suite of a layer ('raw' | 'mart'), audit each, raise GateFailed when any fails.
+
+    `schema` overrides the schema validated (default: raw, or settings().mart_schema for the marts).
+    A table that does not exist fails its suite (the error names it) without running GX on it.
+    """
+    t0, started = time.monotonic(), datetime.now(UTC)
+    layer_suites = suites(layer)
+    schema = schema or _default_schema(layer)
+    pipeline_run = pipeline_run or f"gate-{layer}-{started:%Y%m%dT%H%M%S}"
+    missing = _missing_tables(schema, [s.table for s in layer_suites])
+    outcomes = {s.name: SuiteOutcome(s.name, f"{schema}.{s.table}", False, 0, 0, started, started,
+                                     error=f"table {schema}.{s.table} does not exist")
+                for s in layer_suites if s.table in missing}
+    present = [s.table for s in layer_suites if s.table not in missing]
+    if present:
+        for outcome in _validate(layer, schema, present, pipeline_run, build_docs, started):
+            outcomes[outcome.suite] = outcome
+    ordered = [outcomes[s.name] for s in layer_suites]
+    result = GateResult(layer, pipeline_run, all(o.success for o in ordered), ordered,
+                        round(time.monotonic() - t0, 2), str(DOCS_INDEX) if build_docs and present else None)
+    _record(result)
+    if not result.success:
+        raise GateFailed(result)
+    return result
