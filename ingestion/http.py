@@ -173,6 +173,7 @@ def paginate(fetch: Callable[[int], Page], *, first: int = 1, page_size: int | N
             return
         if page.total_items is not None and seen_items >= page.total_items:
             return
-        if page.total_pages is None and page.total_items is None and page_size and len(page.items) < page_size:
+        no_totals = page.total_pages is None and page.total_items is None
+        if no_totals and page_size and len(page.items) < page_size:
             return
         previous, number = page.items, number + 1

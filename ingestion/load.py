@@ -142,10 +142,11 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
 def _finish(conn: psycopg.Connection, target: Target, window: sql.Composable, result: RunResult) -> None:
     """Inside the caller's transaction: quarantine, replace the window, insert typed rows."""
     checks = sql.SQL(" ").join(
-        sql.SQL("when ({}) then {}").format(sql.SQL(expr), sql.Literal(reason)) for reason, expr in target.checks)
+        sql.SQL("when ({}) then {}").format(sql.SQL(expr), sql.Literal(reason))
+        for reason, expr in target.checks)
     reason = sql.SQL("case {} else null end").format(checks) if target.checks else sql.SQL("null::text")
-    conn.execute(sql.SQL("create temp table _chiso_checked on commit drop as"
-                         " select seq, page_no, landing_file, c, r, {} as reason from _chiso_load").format(reason))
+    conn.execute(sql.SQL("create temp table _chiso_checked on commit drop as select seq, page_no,"
+                         " landing_file, c, r, {} as reason from _chiso_load").format(reason))
     cols = list(target.columns)
     typed = sql.SQL(", ").join(sql.SQL("({}) as {}").format(sql.SQL(expr), sql.Identifier(col))
                                for col, expr in target.columns.items())
@@ -166,7 +167,8 @@ def _finish(conn: psycopg.Connection, target: Target, window: sql.Composable, re
         "insert into quarantine.records (run_id, source, entity, landing_file, page_no, record_key, record,"
         " reason) select {run}, {src}, {ent}, landing_file, page_no, {rk}, r, reason from ("
         " select seq, landing_file, page_no, c, r, reason from _chiso_checked where reason is not null"
-        " union all select seq, landing_file, page_no, c, r, reason from _chiso_final where reason is not null"
+        " union all"
+        " select seq, landing_file, page_no, c, r, reason from _chiso_final where reason is not null"
         ") q order by seq").format(run=sql.Literal(result.run_id), src=sql.Literal(result.source),
                                    ent=sql.Literal(result.entity), rk=record_key))
     result.records_quarantined = cur.rowcount

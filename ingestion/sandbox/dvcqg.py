@@ -30,15 +30,17 @@ from ingestion import reference
 from ingestion.sandbox import Faults, SandboxHandler, SandboxServer, running
 
 GROUP_MAX = {"CKMB": 18, "TDGQ": 20, "CLGQ": 12, "TTTT": 10, "MDHL": 18, "MDSH": 22}
-GROUP_NAMES = {"CKMB": "Công khai, minh bạch", "TDGQ": "Tiến độ giải quyết", "CLGQ": "Dịch vụ công trực tuyến",
-               "TTTT": "Thanh toán trực tuyến", "MDHL": "Mức độ hài lòng", "MDSH": "Số hóa hồ sơ"}
+GROUP_NAMES = {"CKMB": "Công khai, minh bạch", "TDGQ": "Tiến độ giải quyết",
+               "CLGQ": "Dịch vụ công trực tuyến", "TTTT": "Thanh toán trực tuyến", "MDHL": "Mức độ hài lòng",
+               "MDSH": "Số hóa hồ sơ"}
 ENDPOINT_GROUP = {"transparency": "CKMB", "dvc-progress-tree": "TDGQ", "provide-online-tree": "CLGQ",
                   "formality-online-payment-tree": "TTTT", "dossier-digitized": "MDSH",
                   "handling-satisfaction": "MDHL"}
 TREE_ENDPOINTS = {"dvc-progress-tree", "provide-online-tree", "formality-online-payment-tree"}
 HOME_CODE = "H15"
 AGENCIES = ("Văn phòng UBND tỉnh", "Sở Nội vụ", "Sở Tư pháp", "Sở Tài chính", "Sở Công Thương",
-            "Sở Nông nghiệp và Môi trường", "Sở Xây dựng", "Sở Khoa học và Công nghệ", "Sở Giáo dục và Đào tạo",
+            "Sở Nông nghiệp và Môi trường", "Sở Xây dựng", "Sở Khoa học và Công nghệ",
+            "Sở Giáo dục và Đào tạo",
             "Sở Y tế", "Sở Văn hóa, Thể thao và Du lịch", "Sở Dân tộc và Tôn giáo", "Sở Ngoại vụ",
             "Thanh tra tỉnh", "Ban Quản lý Khu kinh tế tỉnh", "Công an tỉnh")
 EPOCH = (2025, 7)  # the two-level government starts; trends are measured from here
@@ -56,7 +58,7 @@ def _uuid(*parts: Any) -> str:
     return f"019d2be3-{x[:4]}-7{x[4:7]}-{'89ab'[int(x[7], 16) % 4]}{x[8:11]}-{x[11:23]}"
 
 
-# --- units ------------------------------------------------------------------------------------------------
+# --- units ----------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -92,8 +94,8 @@ def units(province_code: str) -> tuple[Unit, ...]:
     assert row is not None
     short = row["province_name_2025"].replace("Thành phố", "TP.").strip()
     out = []
-    for i, name in enumerate(AGENCIES if province_code == HOME_CODE else [f"Sở ngành {k}" for k in range(1, 17)],
-                             start=1):
+    agencies = AGENCIES if province_code == HOME_CODE else [f"Sở ngành {k}" for k in range(1, 17)]
+    for i, name in enumerate(agencies, start=1):
         code = f"{province_code}.{i}"
         out.append(Unit(_uuid(code), code, f"{name} - {short}", "PROVINCIAL_DEPARTMENT",
                         int(150 + 2500 * _h(code, "volume") ** 2), 0.2 + 0.7 * _h(code, "quality")))
@@ -111,7 +113,7 @@ def units(province_code: str) -> tuple[Unit, ...]:
     return tuple(out)
 
 
-# --- periods ----------------------------------------------------------------------------------------------
+# --- periods --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -155,7 +157,7 @@ class Period:
         return Period(self.kind, self.year - (self.n == 1), count if self.n == 1 else self.n - 1)
 
 
-# --- scores -----------------------------------------------------------------------------------------------
+# --- scores ---------------------------------------------------------------------------------------
 
 
 def _ratio(unit: Unit, period: Period, key: str, level: float) -> float:
@@ -242,7 +244,8 @@ def _group_tttt(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any
     with_payment = round(fee_formality * _ratio(u, p, "TTTT_B", 0.6))
     integrated = round(fee_formality * _ratio(u, p, "TTTT_C", 0.7))
     fields = {"totalDossierOnlinePaymentSuccess": paid, "totalDossierFinancialObligation": obliged,
-              "totalDossierOnlineFormalityPaymentSuccess": with_payment, "totalFeeDossierFormality": integrated,
+              "totalDossierOnlineFormalityPaymentSuccess": with_payment,
+              "totalFeeDossierFormality": integrated,
               "totalFeeFormality": fee_formality}
     return [
         _metric("A", "Tỷ lệ hồ sơ thanh toán trực tuyến", paid, obliged, 6, 6 * paid / obliged),
@@ -259,8 +262,10 @@ _MDSH = (  # code, name, max, typical ratio, points at full ratio (1.0 = 100%, 0
     ("ELECTRONIC_CERTIFIED_COPY", "Tỷ lệ cung cấp dịch vụ chứng thực bản sao điện tử", 2, 0.3, 1.0),
     ("REUSED_DIGITIZED_DATA", "Tỷ lệ hồ sơ khai thác, sử dụng lại dữ liệu số hóa", 2, 0.35, 0.8),
     ("SYNCED_WITH_DVCQG_PERSONAL_STORAGE", "Tỷ lệ hồ sơ số hóa kết nối kho dữ liệu cá nhân", 4, 0.05, 1.0),
-    ("CITIZEN_DATA_CONNECTED_DOSSIER", "Tỷ lệ hồ sơ có sử dụng dữ liệu CSDL quốc gia về dân cư", 2, 0.55, 1.0),
-    ("CITIZEN_DATA_CONNECTED_FORMALITY", "Tỷ lệ TTHC triển khai kết nối, chia sẻ dữ liệu dân cư", 2, 0.5, 1.0),
+    ("CITIZEN_DATA_CONNECTED_DOSSIER", "Tỷ lệ hồ sơ có sử dụng dữ liệu CSDL quốc gia về dân cư", 2, 0.55,
+     1.0),
+    ("CITIZEN_DATA_CONNECTED_FORMALITY", "Tỷ lệ TTHC triển khai kết nối, chia sẻ dữ liệu dân cư", 2, 0.5,
+     1.0),
 )
 
 
@@ -282,8 +287,8 @@ def _group_mdhl(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any
                 6 * ok / petitions if petitions else 6),  # no petitions gives full points
         _metric("PETITION_HANDLING_SATISFACTION", "Tỷ lệ hài lòng trong xử lý PAKN", satisfied, answered, 6,
                 6 * satisfied / answered if answered else 6),
-        _metric("DOSSIER_RECEIVING_SATISFACTION", "Tỷ lệ hài lòng trong tiếp nhận, giải quyết TTHC", good, rated,
-                6, min(6, 6 * good / rated / 0.9) if rated else 0),
+        _metric("DOSSIER_RECEIVING_SATISFACTION", "Tỷ lệ hài lòng trong tiếp nhận, giải quyết TTHC", good,
+                rated, 6, min(6, 6 * good / rated / 0.9) if rated else 0),
         _metric("PETITION_CLASSIFICATION_TTHC", "Tỷ lệ PAKN về quy định, TTHC", tthc, petitions, 0, 0),
         _metric("PETITION_CLASSIFICATION_STAFF", "Tỷ lệ PAKN về hành vi cán bộ, công chức", petitions - tthc,
                 petitions, 0, 0),
@@ -323,7 +328,7 @@ def _level(unit: Unit) -> str:
     return "COMMUNE" if unit.type == "COMMUNE_PEOPLE_COMMITTEE" else "PROVINCE"
 
 
-# --- answers ----------------------------------------------------------------------------------------------
+# --- answers --------------------------------------------------------------------------------------
 
 
 class BadRequest(Exception):
@@ -437,7 +442,8 @@ def _detail_row(unit: Unit, period: Period, code: str, tree: bool) -> dict[str, 
     return row
 
 
-def group_detail(endpoint: str, root: Unit, period: Period, body: dict[str, Any], today: date) -> dict[str, Any]:
+def group_detail(endpoint: str, root: Unit, period: Period, body: dict[str, Any],
+                 today: date) -> dict[str, Any]:
     code, tree = ENDPOINT_GROUP[endpoint], endpoint in TREE_ENDPOINTS
     shown = _visible(units(root.code), period, today)
     page, pagination = _page(shown, body)
@@ -480,7 +486,7 @@ def answer(path: str, body: Any, today: date | None = None) -> dict[str, Any]:
     return {"code": "OK", "message": "OK", "data": data}
 
 
-# --- server -----------------------------------------------------------------------------------------------
+# --- server ---------------------------------------------------------------------------------------
 
 
 class Handler(SandboxHandler):
@@ -531,7 +537,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Sandbox of the DVCQG reporting API (S1)")
     parser.add_argument("--host", default=settings().sandbox_host)
     parser.add_argument("--port", type=int, default=settings().sandbox_dvcqg_port)
-    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests given a random fault")
+    parser.add_argument("--fault-rate", type=float, default=0.0,
+                        help="share of requests given a random fault (demo; off by default)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     server = make_server(args.host, args.port, args.fault_rate, args.verbose)

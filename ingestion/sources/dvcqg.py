@@ -34,7 +34,7 @@ GROUP_ENDPOINTS = {"transparency": "CKMB", "dvc-progress-tree": "TDGQ", "provide
                    "handling-satisfaction": "MDHL"}
 
 
-# --- the wire -----------------------------------------------------------------------------------------------
+# --- the wire -------------------------------------------------------------------------------------
 
 
 class DvcqgClient:
@@ -87,7 +87,7 @@ def _totals(data: dict[str, Any]) -> tuple[int | None, int | None]:
     return total, pages
 
 
-# --- pure parsing -------------------------------------------------------------------------------------------
+# --- pure parsing ---------------------------------------------------------------------------------
 
 
 def _num(value: Any) -> Decimal | None:
@@ -123,7 +123,7 @@ def rank_by_total(rows: list[dict[str, Any]], key: str = "total_score",
     return ranks
 
 
-# --- periods --------------------------------------------------------------------------------------------------
+# --- periods --------------------------------------------------------------------------------------
 
 
 def months(start: date, end: date) -> list[date]:
@@ -147,7 +147,7 @@ def _period_body(endpoint: str, month: date) -> dict[str, Any]:
     return {"timeType": "month", "year": month.year, "month": month.month}
 
 
-# --- raw tables ------------------------------------------------------------------------------------------------
+# --- raw tables -----------------------------------------------------------------------------------
 
 
 def _number(path: str) -> str:
@@ -215,12 +215,13 @@ GROUP_DETAILS = Target(
 
 def _window(months_: list[date], **equals: str) -> sql.Composable:
     parts = [sql.SQL("period_type = 'month'"),
-             sql.SQL("period_start between {} and {}").format(sql.Literal(months_[0]), sql.Literal(months_[-1]))]
+             sql.SQL("period_start between {} and {}").format(sql.Literal(months_[0]),
+                                                              sql.Literal(months_[-1]))]
     parts += [sql.SQL("{} = {}").format(sql.Identifier(k), sql.Literal(v)) for k, v in equals.items()]
     return sql.SQL(" and ").join(parts)
 
 
-# --- pages ------------------------------------------------------------------------------------------------------
+# --- pages ----------------------------------------------------------------------------------------
 
 
 def _national_pages(client: DvcqgClient, months_: list[date], found: dict[str, str]) -> Iterator[SourcePage]:
@@ -247,7 +248,8 @@ def _units_pages(client: DvcqgClient, months_: list[date], root_id: str) -> Iter
                              {"path": "evaluation/service-results", "body": body, "currentPage": page.number})
 
 
-def _group_pages(client: DvcqgClient, endpoint: str, months_: list[date], root_id: str) -> Iterator[SourcePage]:
+def _group_pages(client: DvcqgClient, endpoint: str, months_: list[date],
+                 root_id: str) -> Iterator[SourcePage]:
     tree = "tree" in endpoint
     items_key, head_key = ("children", "parent") if tree else ("evaluation", "overview")
     for month in months_:
@@ -264,7 +266,7 @@ def _group_pages(client: DvcqgClient, endpoint: str, months_: list[date], root_i
                              {"path": "evaluation/" + endpoint, "body": body, "currentPage": page.number})
 
 
-# --- extract -------------------------------------------------------------------------------------------------------
+# --- extract --------------------------------------------------------------------------------------
 
 
 def root_department_id(province_code: str, found: dict[str, str]) -> str:
@@ -300,7 +302,8 @@ def extract(start: date, end: date, *, base_url: str | None = None, province_cod
         result = run_load(source=SOURCE, entity=entity, target=target, pages=pages, window=window,
                           window_start=window_start, window_end=window_end, details=details)
         summary["runs"][entity] = {"run_id": result.run_id, "pages": result.pages,
-                                   "records": result.records_loaded, "quarantined": result.records_quarantined}
+                                   "records": result.records_loaded,
+                                   "quarantined": result.records_quarantined}
         summary["pages"] += result.pages
         summary["records"] += result.records_loaded
         summary["quarantined"] += result.records_quarantined

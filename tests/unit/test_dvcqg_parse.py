@@ -27,7 +27,8 @@ def test_captured_table_ranks_dak_lak_ninth() -> None:
     with open(reference.CAPTURED_2026, encoding="utf-8", newline="") as fh:
         captured = list(csv.DictReader(fh))
     assert len(captured) == 34
-    rows = [{"department_code": r["departmentCode"], "total_score": Decimal(r["totalScore"])} for r in captured]
+    rows = [{"department_code": r["departmentCode"], "total_score": Decimal(r["totalScore"])}
+            for r in captured]
     ranks = dvcqg.rank_by_total(rows)
     assert ranks["H15"] == 9
     assert all(ranks[r["departmentCode"]] == int(r["rank_by_totalScore"]) for r in captured)

@@ -58,7 +58,8 @@ def test_year_2026_serves_the_capture() -> None:
 
 
 def test_bad_requests_get_an_error_code() -> None:
-    assert sb.answer("/api/v1/reporting/evaluation/service-results", {"timeType": "week"})["code"] == "BAD_REQUEST"
+    bad = sb.answer("/api/v1/reporting/evaluation/service-results", {"timeType": "week"})
+    assert bad["code"] == "BAD_REQUEST"
     assert sb.answer("/api/v1/reporting/evaluation/transparency",
                      {"timeType": "month", "year": 2026, "month": 1})["code"] == "BAD_REQUEST"
     assert sb.answer("/api/v1/reporting/nope", {})["code"] == "NOT_FOUND"
