@@ -40,7 +40,8 @@ def _load(items: list[tuple[dict, object]], fail: bool = False):
 def _raw() -> list[tuple]:
     with pg.connect("loader") as conn:
         return conn.execute("select department_id, department_name, total_score"
-                            " from raw.dvcqg_service_results where scope = %s order by 1", (SCOPE,)).fetchall()
+                            " from raw.dvcqg_service_results where scope = %s order by 1",
+                            (SCOPE,)).fetchall()
 
 
 @pytest.fixture(autouse=True)
