@@ -5,6 +5,7 @@ revoke create on schema public from public;
 grant connect on database "{{database}}" to chiso_loader, chiso_transform, chiso_reader;
 grant create on database "{{database}}" to chiso_transform;  -- dbt creates its own schemas
 grant temporary on database "{{database}}" to chiso_loader;  -- loads stage COPY batches in temp tables
+grant temporary on database "{{database}}" to chiso_transform;  -- dbt unit tests use temporary tables
 
 create schema if not exists raw authorization chiso_loader;
 create schema if not exists audit authorization chiso_loader;

@@ -1,0 +1,134 @@
+"""Run dbt (dbt_project/) on the warehouse as the transform role; record each run in audit.dbt_runs."""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from ingestion import pg
+from ingestion.config import PROJECT_ROOT
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+FAILED = {"error", "fail", "runtime error"}
+
+
+class DbtError(RuntimeError):
+    pass
+
+
+def dbt_env() -> dict[str, str]:
+    """Environment for dbt: the transform role's connection (profiles.yml reads CHISO_DBT_*) and the dirs."""
+    env = {"DBT_PROFILES_DIR": str(DBT_PROJECT_DIR), "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR)}
+    try:
+        u = urlsplit(pg.url("transform", driver="postgresql"))
+    except pg.PostgresError:  # no server yet: parse/compile still work on the profile's defaults
+        return env
+    env.update({
+        "CHISO_DBT_HOST": u.hostname or "127.0.0.1",
+        "CHISO_DBT_PORT": str(u.port or 5432),
+        "CHISO_DBT_USER": unquote(u.username or ""),
+        "CHISO_DBT_PASSWORD": unquote(u.password or ""),
+        "CHISO_DBT_DBNAME": u.path.lstrip("/"),
+    })
+    return env
+
+
+@contextmanager
+def _environ(values: dict[str, str]):
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _invoke(args: list[str]):
+    from dbt.cli.main import dbtRunner  # imported late: dbt is slow to import and DAG files must load fast
+
+    full = [*args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR)]
+    with _environ(dbt_env()):
+        return dbtRunner().invoke(full)
+
+
+def _invocation_id(result) -> str:
+    try:
+        from dbt_common.invocation import get_invocation_id
+
+        return get_invocation_id()
+    except Exception:  # noqa: BLE001 - an id is still needed for the audit row
+        return f"unknown-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
+
+
+def _node_results(result) -> list[dict]:
+    rows = []
+    for r in getattr(result.result, "results", None) or []:
+        timing = {t.name: [t.started_at.isoformat() if t.started_at else None,
+                           t.completed_at.isoformat() if t.completed_at else None] for t in r.timing}
+        rows.append({"unique_id": r.node.unique_id, "status": str(r.status),
+                     "execution_time": round(r.execution_time or 0, 3), "failures": r.failures,
+                     "message": (r.message or "")[:500], "timing": timing})
+    return rows
+
+
+def _record(invocation_id: str, command: str, pipeline_run: str | None, started: datetime,
+            finished: datetime, status: str, nodes: list[dict], error: str | None) -> None:
+    failures = sum(1 for n in nodes if n["status"] in FAILED)
+    details = {"nodes": nodes, "elapsed_s": round((finished - started).total_seconds(), 3)}
+    if error:
+        details["error"] = error
+    with pg.connect("loader") as conn:
+        conn.execute(
+            "insert into audit.dbt_runs (invocation_id, command, pipeline_run, started_at, finished_at,"
+            " status, nodes, failures, results) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " on conflict (invocation_id) do update set status = excluded.status,"
+            " finished_at = excluded.finished_at, nodes = excluded.nodes, failures = excluded.failures,"
+            " results = excluded.results",
+            (invocation_id, command, pipeline_run, started, finished, status, len(nodes), failures,
+             json.dumps(details)))
+
+
+def run_dbt(args: list[str], pipeline_run: str | None = None, record: bool = True):
+    """Run `dbt <args>` in-process; record it in audit.dbt_runs; raise DbtError (one line) if it failed.
+
+    Returns dbt's dbtRunnerResult (success, result, exception).
+    """
+    started = datetime.now(UTC)
+    result = _invoke(list(args))
+    finished = datetime.now(UTC)
+    nodes = _node_results(result)
+    failed = [n for n in nodes if n["status"] in FAILED]
+    error = None
+    if result.exception is not None:
+        first_line = (str(result.exception).strip().splitlines() or [""])[0]
+        error = f"{type(result.exception).__name__}: {first_line}"
+    elif not result.success:
+        first = failed[0] if failed else None
+        error = (f"{len(failed)} of {len(nodes)} nodes failed, first {first['unique_id']}: "
+                 f"{first['message'].splitlines()[0] if first['message'] else first['status']}"
+                 if first else "dbt reported failure")
+    status = "success" if result.success else ("error" if result.exception is not None else "failed")
+    if record:
+        _record(_invocation_id(result), " ".join(["dbt", *args]), pipeline_run, started, finished,
+                status, nodes, error)
+    if not result.success:
+        log = DBT_PROJECT_DIR / "logs" / "dbt.log"
+        raise DbtError(f"dbt {' '.join(args[:1])} failed: {error}; see {log.relative_to(PROJECT_ROOT)}")
+    return result
+
+
+def compile_manifest() -> Path:
+    """`dbt parse` -> dbt_project/target/manifest.json, which Cosmos renders (LoadMode.DBT_MANIFEST)."""
+    run_dbt(["parse"], record=False)
+    if not MANIFEST_PATH.exists():
+        raise DbtError(f"dbt parse wrote no manifest at {MANIFEST_PATH.relative_to(PROJECT_ROOT)}")
+    return MANIFEST_PATH
