@@ -12,6 +12,7 @@ GX is imported inside functions only, so DAG files may import this module at par
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import time
@@ -91,8 +92,13 @@ def _rank_check(keys: str, partition: str, rank: str, where: str = "") -> str:
 
 
 def _expectations(suite: str) -> list:
+    """The suite's expectations; every suite also expects a non-empty table (an empty one proves nothing)."""
     import great_expectations.expectations as gxe
 
+    return [gxe.ExpectTableRowCountToBeBetween(min_value=1), *_rules(gxe, suite)]
+
+
+def _rules(gxe, suite: str) -> list:
     def not_null(*columns: str) -> list:
         return [gxe.ExpectColumnValuesToNotBeNull(column=c) for c in columns]
 
@@ -144,6 +150,17 @@ def _expectations(suite: str) -> list:
 # --- the context ------------------------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _exclusive():
+    """One gate at a time per checkout: great_expectations.yml and GX's file stores are shared state that
+    concurrent runs (parallel DAG runs, tests) would otherwise rewrite under each other."""
+    lock = CONTEXT_DIR / "uncommitted" / "gate.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
 @cache
 def context():
     """The file data context under expectations/, with its datasource; one per process."""
@@ -190,8 +207,13 @@ def _upsert(factory, obj, store: str):
         return factory.add_or_update(obj)
 
 
-def build_suites(layer: str, schema: str | None = None, tables: list[str] | None = None) -> list:
+def build_suites(layer: str, schema: str | None = None) -> list:
     """Recreate the layer's suites and validation definitions from code; returns the definitions."""
+    with _exclusive():
+        return _build_suites(layer, schema)
+
+
+def _build_suites(layer: str, schema: str | None = None, tables: list[str] | None = None) -> list:
     import great_expectations as gx
 
     ctx, schema = context(), schema or _default_schema(layer)
@@ -209,9 +231,13 @@ def build_suites(layer: str, schema: str | None = None, tables: list[str] | None
 
 def forget_schema(schema: str) -> None:
     """Remove what runs against a scratch schema left in the context (tests call it when done)."""
+    with _exclusive():
+        _forget_schema(context(), schema)
+
+
+def _forget_schema(ctx, schema: str) -> None:
     from great_expectations.exceptions import DataContextError
 
-    ctx = context()
     for layer in ("raw", "mart"):
         suffix = _suffix(layer, schema)
         if suffix:
@@ -250,17 +276,26 @@ class GateResult:
     layer: str
     pipeline_run: str
     success: bool
-    outcomes: list[SuiteOutcome]
+    suites: list[SuiteOutcome]
     seconds: float
     data_docs: str | None = None
 
 
 class GateFailed(RuntimeError):
-    def __init__(self, result: GateResult):
+    """Some suite failed; str() is one line naming the failed suites and their failed expectations."""
+
+    def __init__(self, message: str, result: GateResult | None = None):
+        super().__init__(message, result)  # both in args, so the exception pickles (task logs, XCom)
         self.result = result
-        failed = "; ".join(o.summary() for o in result.outcomes if not o.success)
-        super().__init__(f"{result.layer} gate failed: {failed} "
-                         f"(see audit.validation_runs where pipeline_run = '{result.pipeline_run}')")
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+    @classmethod
+    def of(cls, result: GateResult) -> GateFailed:
+        failed = "; ".join(o.summary() for o in result.suites if not o.success)
+        return cls(f"{result.layer} gate failed: {failed} "
+                   f"(see audit.validation_runs where pipeline_run = '{result.pipeline_run}')", result)
 
 
 def _missing_tables(schema: str, tables: list[str]) -> set[str]:
@@ -310,7 +345,7 @@ def _validate(layer: str, schema: str, tables: list[str], run_name: str, build_d
 
     checkpoint = _upsert(context().checkpoints, gx.Checkpoint(
         name=f"chiso_{layer}_gate{_suffix(layer, schema)}",
-        validation_definitions=build_suites(layer, schema, tables),
+        validation_definitions=_build_suites(layer, schema, tables),
         actions=[UpdateDataDocsAction(name="data_docs")] if build_docs else [],
         result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE}), "checkpoints")
     run = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
@@ -328,7 +363,7 @@ def _validate(layer: str, schema: str, tables: list[str], run_name: str, build_d
 
 def _record(result: GateResult) -> None:
     with pg.connect("loader") as conn:
-        for o in result.outcomes:
+        for o in result.suites:
             summary = {"failed": o.failures, "error": o.error, "data_docs": result.data_docs}
             conn.execute(
                 "insert into audit.validation_runs (suite, layer, target, pipeline_run, started_at,"
@@ -355,12 +390,13 @@ def run_gate(layer: str, pipeline_run: str | None = None, build_docs: bool = Tru
                 for s in layer_suites if s.table in missing}
     present = [s.table for s in layer_suites if s.table not in missing]
     if present:
-        for outcome in _validate(layer, schema, present, pipeline_run, build_docs, started):
-            outcomes[outcome.suite] = outcome
+        with _exclusive():
+            for outcome in _validate(layer, schema, present, pipeline_run, build_docs, started):
+                outcomes[outcome.suite] = outcome
     ordered = [outcomes[s.name] for s in layer_suites]
     result = GateResult(layer, pipeline_run, all(o.success for o in ordered), ordered,
                         round(time.monotonic() - t0, 2), str(DOCS_INDEX) if build_docs and present else None)
     _record(result)
     if not result.success:
-        raise GateFailed(result)
+        raise GateFailed.of(result)
     return result

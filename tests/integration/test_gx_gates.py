@@ -7,6 +7,7 @@ mart suites are pointed at, so dbt's marts are never touched.
 from __future__ import annotations
 
 import json
+import pickle
 import uuid
 from datetime import date
 
@@ -176,7 +177,7 @@ def mart_schema(warehouse):
 
 def test_mart_gate_passes_on_valid_marts(mart_schema, pipeline_run):
     result = quality.run_gate("mart", pipeline_run, build_docs=False, schema=mart_schema)
-    assert result.success and len(result.outcomes) == 2
+    assert result.success and len(result.suites) == 2
     audit = _audit(pipeline_run)
     assert audit["marts.mart_province_ranking"][1] == f"{mart_schema}.mart_province_ranking"
     assert all(row[2] is True and row[4] == 0 for row in audit.values())
@@ -190,6 +191,8 @@ def test_mart_gate_passes_on_valid_marts(mart_schema, pipeline_run):
      "marts.mart_province_ranking", "expect_column_values_to_be_between(ckmb)"),
     ("update {s}.mart_unit_official_scores set unit_type = 'district' where unit_code = 'H15.9'",
      "marts.mart_unit_official_scores", "expect_column_values_to_be_in_set(unit_type)"),
+    ("delete from {s}.mart_unit_official_scores",
+     "marts.mart_unit_official_scores", "expect_table_row_count_to_be_between"),
     ("drop table {s}.mart_unit_official_scores",
      "marts.mart_unit_official_scores", "mart_unit_official_scores does not exist"),
 ])
@@ -199,6 +202,7 @@ def test_mart_gate_fails_on_a_corrupt_mart(mart_schema, pipeline_run, corruption
     with pytest.raises(quality.GateFailed) as failed:
         quality.run_gate("mart", pipeline_run, build_docs=False, schema=mart_schema)
     assert suite in str(failed.value) and expectation in str(failed.value)
+    assert pickle.loads(pickle.dumps(failed.value)).result.layer == "mart"  # survives a task boundary
     audit = _audit(pipeline_run)
     assert audit[suite][2] is False
     results = audit[suite][5]
