@@ -91,7 +91,8 @@ def detail_rows() -> list[tuple]:
         ("provide-online-tree", "CLGQ", AUGUST, HOME_ROOT, "H15", "UBND tỉnh Đắk Lắk", True, 9.6, 12,
          {"departmentId": HOME_ROOT, "authorityCount": 100, "partialCount": 30, "fullCount": 40,
           "onlineDossierCount": 50, "onlineServiceTotal": 0, "channelOnlineSum": 300,
-          "channelTotalSum": 400}),
+          "channelTotalSum": 400,
+          "metrics": [{"code": "A", "numerator": 70, "denominator": 100, "score": 1.75, "maxScore": 2}]}),
     ]
 
 
@@ -223,7 +224,8 @@ def test_group_metrics_long_form(built):
     on_time = rows[("t-a1", "ON_TIME")]
     assert (on_time["numerator"], on_time["denominator"], on_time["score"]) == (180, 200, 18)
     assert rows[("t-a1", "AVG_PROCESSING_DAYS")]["metric_value"] == Decimal("4.5")
-    assert rows[(HOME_ROOT, "ONLINE_PROVISION")]["ratio"] == Decimal("70.00")
+    provision = rows[(HOME_ROOT, "ONLINE_PROVISION")]
+    assert (provision["ratio"], provision["score"]) == (Decimal("70.00"), Decimal("1.75"))
     assert rows[(HOME_ROOT, "ONLINE_SERVICE_USED")]["ratio"] is None  # zero denominator: not applicable
 
 
