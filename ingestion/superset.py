@@ -306,8 +306,11 @@ def api_client() -> httpx.Client:
 def import_bundle() -> None:
     """Import superset/assets, overwriting the database, datasets, charts and dashboards by uuid."""
     data, passwords = render_bundle()
-    with api_client() as client:
+    client = api_client()
+    try:
         response = client.post("/api/v1/assets/import/", files={"bundle": ("chiso_assets.zip", data)},
                                data={"passwords": json.dumps(passwords)})
+    finally:
+        client.close()
     if response.status_code != 200:
         raise SupersetError(f"asset import failed ({response.status_code}): {response.text[:2000]}")

@@ -15,7 +15,7 @@ APP_NAME = "chiso"
 # Vietnamese by default. Superset 6.1 ships no "vi" catalogue, so its own menus stay in English;
 # every title, label and description of our dashboards is Vietnamese, and numbers and dates use the
 # Vietnamese conventions below.
-BABEL_DEFAULT_LOCALE = "vi"
+BABEL_DEFAULT_LOCALE = os.environ.get("CHISO_SUPERSET_LOCALE", "vi")
 LANGUAGES = {"vi": {"flag": "vn", "name": "Tiếng Việt"}, "en": {"flag": "us", "name": "English"}}
 D3_FORMAT = {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["", " ₫"]}
 D3_TIME_FORMAT = {
@@ -34,17 +34,17 @@ FEATURE_FLAGS = {
     "DASHBOARD_CROSS_FILTERS": True,  # click a bar or row to filter the other charts
     "DRILL_TO_DETAIL": True,
     "DRILL_BY": True,
-    "ENABLE_TEMPLATE_PROCESSING": False,
+    "ENABLE_TEMPLATE_PROCESSING": True,  # filter_values() in the "selected period" datasets
     "THUMBNAILS": False,  # would need a worker and a headless browser
     "ALERT_REPORTS": False,
     "GLOBAL_ASYNC_QUERIES": False,
     "EMBEDDED_SUPERSET": False,
 }
 
-# No external network: no map tiles, and a content security policy that allows only this server
-# (which also keeps the front end's telemetry pixel and any web font from loading).
+# No external network: no Mapbox key, and a content security policy that allows only this server, so
+# the browser fetches no map tiles, no telemetry pixel and no web font. (DECKGL_BASE_MAP keeps its
+# default: the front end fails to start with an empty list.)
 MAPBOX_API_KEY = ""
-DECKGL_BASE_MAP = []
 THEME_FONT_URL_ALLOWED_DOMAINS = []
 _CSP = {
     "base-uri": ["'self'"],
