@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -60,13 +61,13 @@ def _invoke(args: list[str]):
         return dbtRunner().invoke(full)
 
 
-def _invocation_id(result) -> str:
+def _current_invocation_id() -> str | None:
     try:
         from dbt_common.invocation import get_invocation_id
 
         return get_invocation_id()
-    except Exception:  # noqa: BLE001 - an id is still needed for the audit row
-        return f"unknown-{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%f')}"
+    except ImportError:
+        return None
 
 
 def _node_results(result) -> list[dict]:
@@ -89,10 +90,7 @@ def _record(invocation_id: str, command: str, pipeline_run: str | None, started:
     with pg.connect("loader") as conn:
         conn.execute(
             "insert into audit.dbt_runs (invocation_id, command, pipeline_run, started_at, finished_at,"
-            " status, nodes, failures, results) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " on conflict (invocation_id) do update set status = excluded.status,"
-            " finished_at = excluded.finished_at, nodes = excluded.nodes, failures = excluded.failures,"
-            " results = excluded.results",
+            " status, nodes, failures, results) values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
             (invocation_id, command, pipeline_run, started, finished, status, len(nodes), failures,
              json.dumps(details)))
 
@@ -102,9 +100,13 @@ def run_dbt(args: list[str], pipeline_run: str | None = None, record: bool = Tru
 
     Returns dbt's dbtRunnerResult (success, result, exception).
     """
+    before = _current_invocation_id()
     started = datetime.now(UTC)
     result = _invoke(list(args))
     finished = datetime.now(UTC)
+    invocation_id = _current_invocation_id()
+    if invocation_id is None or invocation_id == before:  # dbt stopped before starting an invocation
+        invocation_id = str(uuid.uuid4())
     nodes = _node_results(result)
     failed = [n for n in nodes if n["status"] in FAILED]
     error = None
@@ -118,11 +120,11 @@ def run_dbt(args: list[str], pipeline_run: str | None = None, record: bool = Tru
                  if first else "dbt reported failure")
     status = "success" if result.success else ("error" if result.exception is not None else "failed")
     if record:
-        _record(_invocation_id(result), " ".join(["dbt", *args]), pipeline_run, started, finished,
+        _record(invocation_id, " ".join(["dbt", *args]), pipeline_run, started, finished,
                 status, nodes, error)
     if not result.success:
-        log = DBT_PROJECT_DIR / "logs" / "dbt.log"
-        raise DbtError(f"dbt {' '.join(args[:1])} failed: {error}; see {log.relative_to(PROJECT_ROOT)}")
+        log_dir = args[args.index("--log-path") + 1] if "--log-path" in args[:-1] else "dbt_project/logs"
+        raise DbtError(f"dbt {' '.join(args[:1])} failed: {error}; see {log_dir}/dbt.log")
     return result
 
 
