@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import time
 import warnings
@@ -24,6 +25,7 @@ from functools import cache
 from ingestion import pg
 from ingestion.config import PROJECT_ROOT, settings
 
+log = logging.getLogger(__name__)
 CONTEXT_DIR = PROJECT_ROOT / "expectations"
 DOCS_INDEX = CONTEXT_DIR / "uncommitted" / "data_docs" / "local_site" / "index.html"
 DATASOURCE = "chiso_warehouse"
@@ -202,7 +204,7 @@ def _upsert(factory, obj, store: str):
     stores hold output of this module, so the code's version always wins."""
     try:
         return factory.add_or_update(obj)
-    except Exception:  # noqa: BLE001 - any unreadable stored copy; the retry raises real errors
+    except Exception:  # any unreadable stored copy; the retry raises the real errors
         (CONTEXT_DIR / "uncommitted" / store / f"{obj.name}.json").unlink(missing_ok=True)
         return factory.add_or_update(obj)
 
@@ -268,7 +270,13 @@ class SuiteOutcome:
     error: str | None = None
 
     def summary(self) -> str:
-        return f"{self.suite} ({self.error or '; '.join(f['expectation'] for f in self.failures)})"
+        """The suite and what failed, short: four expectations at most, plus the first error raised."""
+        if self.error:
+            return f"{self.suite} ({self.error})"
+        names = [f["expectation"] for f in self.failures]
+        text = "; ".join(names[:4]) + (f"; +{len(names) - 4} more" if len(names) > 4 else "")
+        raised = [f["exception"].strip().splitlines()[0] for f in self.failures if f.get("exception")]
+        return f"{self.suite} ({text}{f'; raised: {raised[0][:200]}' if raised else ''})"
 
 
 @dataclass
@@ -316,7 +324,8 @@ def _failure(result) -> dict:
         if column:
             name += f"({column if isinstance(column, str) else ','.join(column)})"
     sample = res.get("partial_unexpected_list") or (res.get("details") or {}).get("unexpected_rows") or []
-    exception = data.get("exception_info") or {}
+    info = data.get("exception_info") or {}  # flat, or one entry per metric that raised
+    raised = [e for e in (info, *info.values()) if isinstance(e, dict) and e.get("raised_exception")]
     return {
         "expectation": name,
         "type": config.get("type"),
@@ -324,7 +333,7 @@ def _failure(result) -> dict:
         "unexpected_count": res.get("unexpected_count", res.get("observed_value")),
         "unexpected_percent": res.get("unexpected_percent"),
         "sample": sample[:SAMPLE],
-        "exception": exception.get("exception_message") if exception.get("raised_exception") else None,
+        "exception": raised[0].get("exception_message") if raised else None,
     }
 
 
@@ -390,9 +399,18 @@ def run_gate(layer: str, pipeline_run: str | None = None, build_docs: bool = Tru
                 for s in layer_suites if s.table in missing}
     present = [s.table for s in layer_suites if s.table not in missing]
     if present:
-        with _exclusive():
-            for outcome in _validate(layer, schema, present, pipeline_run, build_docs, started):
-                outcomes[outcome.suite] = outcome
+        try:
+            with _exclusive():
+                for outcome in _validate(layer, schema, present, pipeline_run, build_docs, started):
+                    outcomes[outcome.suite] = outcome
+        except Exception as exc:  # GX or the database broke: the suites fail, audited, in one line
+            log.exception("%s gate could not run", layer)
+            first_line = (str(exc).strip().splitlines() or [""])[0][:300]
+            error = f"could not validate: {type(exc).__name__}: {first_line}"
+            for s in layer_suites:
+                if s.table not in missing:
+                    outcomes[s.name] = SuiteOutcome(s.name, f"{schema}.{s.table}", False, 0, 0, started,
+                                                    datetime.now(UTC), error=error)
     ordered = [outcomes[s.name] for s in layer_suites]
     result = GateResult(layer, pipeline_run, all(o.success for o in ordered), ordered,
                         round(time.monotonic() - t0, 2), str(DOCS_INDEX) if build_docs and present else None)

@@ -191,6 +191,8 @@ def test_mart_gate_passes_on_valid_marts(mart_schema, pipeline_run):
      "marts.mart_province_ranking", "expect_column_values_to_be_between(ckmb)"),
     ("update {s}.mart_unit_official_scores set unit_type = 'district' where unit_code = 'H15.9'",
      "marts.mart_unit_official_scores", "expect_column_values_to_be_in_set(unit_type)"),
+    ("alter table {s}.mart_province_ranking drop column mdsh",
+     "marts.mart_province_ranking", "expect_column_values_to_be_between(mdsh)"),
     ("delete from {s}.mart_unit_official_scores",
      "marts.mart_unit_official_scores", "expect_table_row_count_to_be_between"),
     ("drop table {s}.mart_unit_official_scores",
