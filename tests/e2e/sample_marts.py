@@ -32,7 +32,8 @@ PROVINCES = [
 ]
 AGENCIES = [
     "Sở Tư pháp", "Sở Tài chính", "Sở Xây dựng", "Sở Nông nghiệp và Môi trường", "Sở Công Thương",
-    "Sở Giáo dục và Đào tạo", "Sở Y tế", "Sở Khoa học và Công nghệ", "Sở Nội vụ", "Sở Văn hóa, Thể thao và Du lịch",
+    "Sở Giáo dục và Đào tạo", "Sở Y tế", "Sở Khoa học và Công nghệ", "Sở Nội vụ",
+    "Sở Văn hóa, Thể thao và Du lịch",
     "Sở Dân tộc và Tôn giáo", "Sở Ngoại vụ", "Thanh tra tỉnh", "Ban Quản lý các khu công nghiệp",
     "Công an tỉnh", "Văn phòng UBND tỉnh",
 ]
@@ -111,7 +112,8 @@ def province_rows() -> list[dict]:
         for stats_code, name, code in PROVINCES:
             rows.append(_with_totals({
                 "period_type": period_type, "period_start": start, "period_label": label,
-                "department_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dvcqg:{code}")), "department_code": code,
+                "department_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"dvcqg:{code}")),
+                "department_code": code,
                 "province_code": stats_code, "province_name": name, "is_home_province": code == HOME,
                 **_scores(rng, quality[code] + 0.01 * MONTHS.index(start) if period_type == "month"
                           else quality[code]),
@@ -147,24 +149,32 @@ def unit_rows() -> list[dict]:
     return rows
 
 
-def exist() -> bool:
-    with pg.connect("transform") as conn:
-        return all(conn.execute("select to_regclass(%s)", (f"marts.{t}",)).fetchone()[0] for t in TABLES)
+def _rows(table: str) -> list[dict]:
+    return province_rows() if table == "mart_province_ranking" else unit_rows()
 
 
-def create() -> None:
+def fill() -> dict[str, str]:
+    """Give every mart that is missing or empty the sample rows; returns what `undo()` must revert."""
+    done = {}
     with pg.connect("transform") as conn:
-        for table, rows in (("mart_province_ranking", province_rows()),
-                            ("mart_unit_official_scores", unit_rows())):
-            conn.execute(f"drop table if exists marts.{table}")
-            conn.execute(f"create table marts.{table} ({TABLES[table]})")
+        for table in TABLES:
+            if not conn.execute("select to_regclass(%s)", (f"marts.{table}",)).fetchone()[0]:
+                conn.execute(f"create table marts.{table} ({TABLES[table]})")
+                done[table] = "created"
+            elif not conn.execute(f"select exists (select from marts.{table})").fetchone()[0]:
+                done[table] = "filled"
+            else:
+                continue
+            rows = _rows(table)
             columns = list(rows[0])
             with conn.cursor().copy(f"copy marts.{table} ({', '.join(columns)}) from stdin") as copy:
                 for row in rows:
                     copy.write_row([row[c] for c in columns])
+    return done
 
 
-def drop() -> None:
+def undo(done: dict[str, str]) -> None:
+    """Leave the marts as `fill()` found them: drop what it created, empty what it filled."""
     with pg.connect("transform") as conn:
-        for table in TABLES:
-            conn.execute(f"drop table if exists marts.{table}")
+        for table, action in done.items():
+            conn.execute(f"{'drop table if exists' if action == 'created' else 'truncate'} marts.{table}")
