@@ -238,16 +238,13 @@ def forget_schema(schema: str) -> None:
 
 
 def _forget_schema(ctx, schema: str) -> None:
-    from great_expectations.exceptions import DataContextError
-
     for layer in ("raw", "mart"):
         suffix = _suffix(layer, schema)
         if suffix:
-            with contextlib.suppress(DataContextError):
-                ctx.checkpoints.delete(f"chiso_{layer}_gate{suffix}")
+            stored = CONTEXT_DIR / "uncommitted"
+            (stored / "checkpoints" / f"chiso_{layer}_gate{suffix}.json").unlink(missing_ok=True)
             for suite in suites(layer):
-                with contextlib.suppress(DataContextError):
-                    ctx.validation_definitions.delete(suite.name + suffix)
+                (stored / "validation_definitions" / f"{suite.name}{suffix}.json").unlink(missing_ok=True)
     datasource = ctx.data_sources.get(DATASOURCE)
     for name in sorted(datasource.get_asset_names()):
         if name.startswith(f"{schema}."):
