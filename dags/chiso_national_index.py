@@ -72,7 +72,10 @@ with DAG(
         profile_config=ProfileConfig(
             profile_name="chiso", target_name="chiso", profiles_yml_filepath=DBT_PROJECT / "profiles.yml"
         ),
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST),
+        # Tests that span two nodes (relationships) run once both exist, in a task of their own.
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_MANIFEST, should_detach_multiple_parents_tests=True
+        ),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         default_args={"retries": 0},
     )

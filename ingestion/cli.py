@@ -25,8 +25,9 @@ def sandbox_up() -> None:
     from ingestion import services
 
     s = settings()
-    services.start("sandbox-dvcqg", [sys.executable, "-m", "ingestion.sandbox.dvcqg", "--host", s.sandbox_host,
-                                     "--port", str(s.sandbox_dvcqg_port)], s.sandbox_dvcqg_port)
+    cmd = [sys.executable, "-m", "ingestion.sandbox.dvcqg", "--host", s.sandbox_host,
+           "--port", str(s.sandbox_dvcqg_port)]
+    services.start("sandbox-dvcqg", cmd, s.sandbox_dvcqg_port)
 
 
 def cmd_up(args: argparse.Namespace) -> None:
@@ -45,15 +46,10 @@ def cmd_up(args: argparse.Namespace) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> None:
-    from ingestion import pg, services
+    from ingestion import pg, services, superset
 
-    try:
-        from ingestion import superset
-
-        if superset.down():
-            _say("Superset stopped")
-    except ImportError:
-        pass
+    if superset.down():
+        _say("Superset stopped")
     if services.stop("sandbox-dvcqg"):
         _say("sandbox DVCQG stopped")
     if pg.stop_private():
@@ -61,13 +57,12 @@ def cmd_down(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from ingestion import pg, services
+    from ingestion import pg, services, superset
 
-    print(f"postgres:      {pg.private_status()}")
     pid = services.pid_of("sandbox-dvcqg")
-    print(f"sandbox-dvcqg: {'running (pid %d)' % pid if pid else 'stopped'}")
-    pid = services.pid_of("superset")
-    print(f"superset:      {'running (pid %d) http://127.0.0.1:%d' % (pid, settings().superset_port) if pid else 'stopped'}")
+    print(f"postgres:      {pg.private_status()}")
+    print(f"sandbox-dvcqg: {f'running (pid {pid})' if pid else 'stopped'}")
+    print(f"superset:      {superset.status()}")
 
 
 def cmd_warehouse_url(args: argparse.Namespace) -> None:
@@ -103,8 +98,9 @@ def cmd_superset(args: argparse.Namespace) -> None:
     from ingestion import superset
 
     if args.action == "up":
-        info = superset.up()
-        _say(f"Superset at {info['url']} (login {info['user']} / {info['password']})")
+        url = superset.up()
+        user, password = superset.admin_login()
+        _say(f"Superset at {url} (login {user} / {password})")
     else:
         superset.down()
         _say("Superset stopped")
@@ -121,10 +117,13 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_dag(NATIONAL_DAG, start, end)
     from ingestion import superset
 
-    info = superset.up()
+    url = superset.up()
+    user, password = superset.admin_login()
     _say(f"demo ready in {time.monotonic() - started:.0f} s")
-    print(f"\n  Dashboards: {info['url']}\n  Login:      {info['user']} / {info['password']}\n"
-          f"  Warehouse:  chiso warehouse-url  (psql \"$(chiso warehouse-url)\")\n  Stop:       make stop\n")
+    print(f"\n  Dashboards: {url}/superset/dashboard/chi-so-766-toan-quoc/\n"
+          f"  Login:      {user} / {password}\n"
+          "  Warehouse:  psql \"$(.venv/bin/chiso warehouse-url)\"\n"
+          "  Stop:       make stop\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -36,7 +36,6 @@ class Settings:
     sandbox_dvcqg_port: int = field(default_factory=lambda: int(_env("SANDBOX_DVCQG_PORT", "8701")))
     superset_port: int = field(default_factory=lambda: int(_env("SUPERSET_PORT", "8088")))
     superset_admin_user: str = field(default_factory=lambda: _env("SUPERSET_ADMIN_USER", "admin"))
-    superset_admin_password: str | None = field(default_factory=lambda: _env("SUPERSET_ADMIN_PASSWORD"))
     # Schema the mart GX suites validate (dbt builds it); tests point it at a scratch schema.
     mart_schema: str = field(default_factory=lambda: _env("MART_SCHEMA", "marts"))
     # Superset runs from its own venv; a secret key is generated once into .chiso/superset when unset.

@@ -66,11 +66,12 @@ def _credentials_file() -> Path:
 
 
 def credentials() -> dict[str, str]:
-    """Passwords per role: from CHISO_<ROLE>_PASSWORD, else generated once and kept (mode 600) in .chiso."""
+    """Passwords per role (and Superset's admin): from CHISO_<KEY>_PASSWORD, else generated once and kept
+    (mode 600) in .chiso/credentials.json."""
     path = _credentials_file()
     stored = json.loads(path.read_text()) if path.exists() else {}
     changed = False
-    for key in ("admin", *ROLES):
+    for key in ("admin", *ROLES, "superset_admin"):
         env = os.environ.get(f"CHISO_{key.upper()}_PASSWORD")
         if env:
             stored[key] = env

@@ -41,7 +41,7 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
 
 
 def start(name: str, cmd: list[str], port: int, env: dict[str, str] | None = None,
-          timeout: float = 120) -> int:
+          timeout: float = 120, cwd: Path | None = None) -> int:
     """Start `cmd` detached unless it already runs; wait until it listens on `port`."""
     pid = pid_of(name)
     if pid:
@@ -53,7 +53,7 @@ def start(name: str, cmd: list[str], port: int, env: dict[str, str] | None = Non
     _pid_file(name).parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **(env or {})}, start_new_session=True)
+                                env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
     _pid_file(name).write_text(str(proc.pid))
     deadline = time.monotonic() + timeout
     while not port_open(port):

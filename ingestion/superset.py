@@ -13,7 +13,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import time
 import zipfile
@@ -24,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import psycopg
 
-from ingestion import pg
+from ingestion import pg, services
 from ingestion.config import PROJECT_ROOT, settings
 
 SUPERSET_DIR = PROJECT_ROOT / "superset"
@@ -49,12 +48,8 @@ def _state_dir() -> Path:
     return path
 
 
-def _pid_file() -> Path:
-    return settings().home / "superset.pid"
-
-
 def log_file() -> Path:
-    return settings().log_dir / "superset.log"
+    return services.log_file("superset")
 
 
 def base_url() -> str:
@@ -79,18 +74,8 @@ def secret_key() -> str:
 
 
 def admin_login() -> tuple[str, str]:
-    """The admin user and password: from the settings, else generated once into .chiso/credentials.json."""
-    s = settings()
-    if s.superset_admin_password:
-        return s.superset_admin_user, s.superset_admin_password
-    path = s.home / "credentials.json"
-    with _lock("credentials"):
-        stored = json.loads(path.read_text()) if path.exists() else {}
-        if "superset_admin" not in stored:
-            stored["superset_admin"] = secrets.token_urlsafe(18)
-            path.write_text(json.dumps(stored, indent=2))
-            path.chmod(0o600)
-    return s.superset_admin_user, stored["superset_admin"]
+    """The admin user and password (CHISO_SUPERSET_ADMIN_PASSWORD, else generated once by pg.credentials)."""
+    return settings().superset_admin_user, pg.credentials()["superset_admin"]
 
 
 def _environment() -> dict[str, str]:
@@ -171,27 +156,11 @@ def _prepare_metadata() -> None:
 # --- the web server --------------------------------------------------------------------------------------
 
 
-def _running_pid() -> int | None:
-    path = _pid_file()
-    if not path.exists():
-        return None
-    pid = int(path.read_text().strip() or 0)
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return None
-    return pid if b"superset" in cmdline else None
-
-
 def _healthy() -> bool:
     try:
         return httpx.get(f"{base_url()}/health", timeout=3).text.strip() == "OK"
     except httpx.HTTPError:
         return False
-
-
-def _port_taken() -> bool:
-    return pg._port_open(settings().superset_port)
 
 
 def _start_server() -> None:
@@ -204,20 +173,14 @@ def _start_server() -> None:
     else:
         cmd = [str(_bin("superset")), "run", "--host", "127.0.0.1", "--port", str(s.superset_port),
                "--with-threads"]
-    log = log_file()
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with log.open("a") as out:
-        out.write(f"\n--- starting {' '.join(cmd[:1])} on {base_url()}\n")
-        out.flush()
-        proc = subprocess.Popen(cmd, env=_environment(), stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, cwd=_state_dir(), start_new_session=True)
-    _pid_file().write_text(str(proc.pid))
+    pid = services.start("superset", cmd, s.superset_port, env=_environment(), timeout=START_TIMEOUT,
+                         cwd=_state_dir())
     deadline = time.monotonic() + START_TIMEOUT
-    while not _healthy():
-        if proc.poll() is not None:
-            raise SupersetError(f"Superset exited during start-up (exit {proc.returncode}); see {log}")
+    while not _healthy():  # listening comes before the app is ready to answer
+        if not services.pid_of("superset"):
+            raise SupersetError(f"Superset (pid {pid}) exited during start-up; see {log_file()}")
         if time.monotonic() > deadline:
-            raise SupersetError(f"Superset did not answer /health within {START_TIMEOUT} s; see {log}")
+            raise SupersetError(f"Superset did not answer /health within {START_TIMEOUT} s; see {log_file()}")
         time.sleep(1)
 
 
@@ -228,9 +191,9 @@ def up(import_assets: bool = True) -> str:
     pg.bootstrap()
     with _lock("up"):
         if not _healthy():
-            if _running_pid():  # started but not healthy: restart it
+            if services.pid_of("superset"):  # started but not healthy: restart it
                 down()
-            if _port_taken():
+            if services.port_open(settings().superset_port):
                 raise SupersetError(f"port {settings().superset_port} is taken by another program; "
                                     "set CHISO_SUPERSET_PORT or free it")
             _prepare_metadata()
@@ -242,25 +205,11 @@ def up(import_assets: bool = True) -> str:
 
 def down() -> bool:
     """Stop the server started by `up()`; False when none was running."""
-    pid = _running_pid()
-    _pid_file().unlink(missing_ok=True)
-    if pid is None:
-        return False
-    os.killpg(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 30
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
-        try:  # reap it when it is our own child
-            os.waitpid(pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-        time.sleep(0.2)
-    if Path(f"/proc/{pid}").exists():
-        os.killpg(pid, signal.SIGKILL)
-    return True
+    return services.stop("superset", timeout=30)
 
 
 def status() -> str:
-    pid = _running_pid()
+    pid = services.pid_of("superset")
     if _healthy():
         return f"running at {base_url()}" + (f" (pid {pid})" if pid else " (not started by chiso)")
     return f"starting or unhealthy (pid {pid}); see {log_file()}" if pid else "stopped"

@@ -10,6 +10,15 @@ import httpx
 import pytest
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
+
+# Tests keep their own state (database, Superset, landing) apart from a developer's demo, and their own
+# ports, so `make test` runs beside a running `make demo`. Set before anything reads the settings.
+os.environ.setdefault("CHISO_HOME_DIR", str(ROOT / ".chiso" / "test"))
+os.environ.setdefault("CHISO_SUPERSET_PORT", "18088")
+os.environ.setdefault("CHISO_SANDBOX_DVCQG_PORT", "18701")
+
+from pipeline_fixtures import airflow_env, national_pipeline, pipeline_window  # noqa: E402, F401
 
 
 @pytest.fixture(scope="session")

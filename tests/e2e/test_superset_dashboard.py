@@ -31,7 +31,7 @@ CHART_STATE_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-
 
 
 @pytest.fixture(scope="session")
-def superset_url(populated_marts) -> str:
+def superset_url(national_pipeline) -> str:
     return superset.up()
 
 
