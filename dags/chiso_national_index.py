@@ -17,6 +17,8 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import InvocationMode, LoadMode
 
 DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
+# Compiled by `make manifest` / the runner before the DAG is parsed; never by the DAG file itself.
+DBT_MANIFEST = Path(os.environ.get("CHISO_DBT_MANIFEST", DBT_PROJECT / "target" / "manifest.json"))
 NATIONAL_INDEX = Asset("chiso://marts/national_index")
 
 
@@ -66,7 +68,7 @@ with DAG(
         group_id="dbt",
         project_config=ProjectConfig(
             dbt_project_path=DBT_PROJECT,
-            manifest_path=DBT_PROJECT / "target" / "manifest.json",
+            manifest_path=DBT_MANIFEST,
             install_dbt_deps=False,
         ),
         profile_config=ProfileConfig(

@@ -21,7 +21,7 @@ class PipelineFailed(RuntimeError):
 def airflow_environ() -> dict[str, str]:
     """Variables for any Airflow process of this project (CLI, dags test, scheduler)."""
     from ingestion import pg
-    from ingestion.transform import dbt_env
+    from ingestion.transform import dbt_env, manifest_path
 
     home = settings().home / "airflow"
     env = {
@@ -34,6 +34,7 @@ def airflow_environ() -> dict[str, str]:
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings().log_dir / "airflow"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW__COSMOS__CACHE_DIR": str(settings().home / "cosmos-cache"),
+        "CHISO_DBT_MANIFEST": str(manifest_path()),
         "DO_NOT_TRACK": "1",
         "SCARF_ANALYTICS": "false",
     }

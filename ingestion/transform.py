@@ -11,10 +11,9 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ingestion import pg
-from ingestion.config import PROJECT_ROOT
+from ingestion.config import PROJECT_ROOT, settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 FAILED = {"error", "fail", "runtime error"}
 
 
@@ -128,9 +127,15 @@ def run_dbt(args: list[str], pipeline_run: str | None = None, record: bool = Tru
     return result
 
 
+def manifest_path() -> Path:
+    """Where the compiled manifest lives: under the state folder, so a test run and a demo don't share it."""
+    return settings().home / "dbt-target" / "manifest.json"
+
+
 def compile_manifest() -> Path:
-    """`dbt parse` -> dbt_project/target/manifest.json, which Cosmos renders (LoadMode.DBT_MANIFEST)."""
-    run_dbt(["parse"], record=False)
-    if not MANIFEST_PATH.exists():
-        raise DbtError(f"dbt parse wrote no manifest at {MANIFEST_PATH.relative_to(PROJECT_ROOT)}")
-    return MANIFEST_PATH
+    """`dbt parse` -> the manifest Cosmos renders (LoadMode.DBT_MANIFEST); see manifest_path()."""
+    path = manifest_path()
+    run_dbt(["parse", "--target-path", str(path.parent)], record=False)
+    if not path.exists():
+        raise DbtError(f"dbt parse wrote no manifest at {path}")
+    return path
