@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -60,3 +62,33 @@ class Settings:
 @cache
 def settings() -> Settings:
     return Settings()
+
+
+# Secrets: each from its environment variable, else generated once and kept (mode 600) in
+# <home>/credentials.json, so a local deployment works without any secret in git.
+SECRETS = {
+    "admin": "CHISO_ADMIN_PASSWORD",  # the private PostgreSQL's superuser
+    "loader": "CHISO_LOADER_PASSWORD",
+    "transform": "CHISO_TRANSFORM_PASSWORD",
+    "reader": "CHISO_READER_PASSWORD",
+    "airflow": "CHISO_AIRFLOW_PASSWORD",
+    "superset": "CHISO_SUPERSET_PASSWORD",
+    "superset_admin": "CHISO_SUPERSET_ADMIN_PASSWORD",
+}
+
+
+def credentials() -> dict[str, str]:
+    path = settings().home / "credentials.json"
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    changed = False
+    for key, env in SECRETS.items():
+        if os.environ.get(env):
+            stored[key] = os.environ[env]
+        elif key not in stored:
+            stored[key] = secrets.token_urlsafe(18)
+            changed = True
+    if changed:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stored, indent=2))
+        path.chmod(0o600)
+    return stored

@@ -7,9 +7,7 @@ rest of the project never knows which kind of server it talks to.
 from __future__ import annotations
 
 import glob
-import json
 import os
-import secrets
 import shutil
 import socket
 import subprocess
@@ -21,7 +19,7 @@ from urllib.parse import quote, urlsplit
 import psycopg
 from psycopg import sql
 
-from ingestion.config import PROJECT_ROOT, settings
+from ingestion.config import PROJECT_ROOT, credentials, settings
 
 ADMIN_ROLE = "chiso_admin"
 # role name -> what it may do; the SQL in sql/roles.sql grants exactly this.
@@ -59,30 +57,6 @@ def _pg_bin() -> Path:
     if initdb:
         return Path(initdb).parent
     raise PostgresError("no PostgreSQL server binaries found: run `make install` (apt package postgresql)")
-
-
-def _credentials_file() -> Path:
-    return settings().home / "credentials.json"
-
-
-def credentials() -> dict[str, str]:
-    """Passwords per role (and Superset's admin): from CHISO_<KEY>_PASSWORD, else generated once and kept
-    (mode 600) in .chiso/credentials.json."""
-    path = _credentials_file()
-    stored = json.loads(path.read_text()) if path.exists() else {}
-    changed = False
-    for key in ("admin", *ROLES, "superset_admin"):
-        env = os.environ.get(f"CHISO_{key.upper()}_PASSWORD")
-        if env:
-            stored[key] = env
-        elif key not in stored:
-            stored[key] = secrets.token_urlsafe(18)
-            changed = True
-    if changed:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(stored, indent=2))
-        path.chmod(0o600)
-    return stored
 
 
 def database_name(kind: str) -> str:

@@ -24,7 +24,7 @@ import httpx
 import psycopg
 
 from ingestion import pg, services
-from ingestion.config import PROJECT_ROOT, settings
+from ingestion.config import PROJECT_ROOT, credentials, settings
 
 SUPERSET_DIR = PROJECT_ROOT / "superset"
 ASSETS_DIR = SUPERSET_DIR / "assets"
@@ -74,8 +74,8 @@ def secret_key() -> str:
 
 
 def admin_login() -> tuple[str, str]:
-    """The admin user and password (CHISO_SUPERSET_ADMIN_PASSWORD, else generated once by pg.credentials)."""
-    return settings().superset_admin_user, pg.credentials()["superset_admin"]
+    """The admin user and password (CHISO_SUPERSET_ADMIN_PASSWORD, else generated once)."""
+    return settings().superset_admin_user, credentials()["superset_admin"]
 
 
 def _environment() -> dict[str, str]:

@@ -35,13 +35,18 @@ def landing_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def warehouse() -> None:
-    """The warehouse PostgreSQL: the private server (or CHISO_WAREHOUSE_URL's), bootstrapped."""
+def warehouse() -> Iterator[None]:
+    """The warehouse PostgreSQL: the private server (or CHISO_WAREHOUSE_URL's), bootstrapped; a private
+    server the session started is stopped at its end."""
     from ingestion import pg
 
+    started = pg.is_private() and not pg.private_status().startswith("running")
     if pg.is_private():
         pg.start_private()
     pg.bootstrap()
+    yield
+    if started:
+        pg.stop_private()
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,12 @@ CHART_STATE_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-
 
 
 @pytest.fixture(scope="session")
-def superset_url(national_pipeline) -> str:
-    return superset.up()
+def superset_url(national_pipeline) -> Iterator[str]:
+    """Superset over the marts of a real pipeline run; stopped at the end if this session started it."""
+    started = superset.status() == "stopped"
+    yield superset.up()
+    if started:
+        superset.down()
 
 
 def _counts(client) -> dict[str, int]:
