@@ -35,6 +35,12 @@ class Settings:
     http_backoff_base: float = field(default_factory=lambda: float(_env("HTTP_BACKOFF_BASE", "1.0")))
     http_backoff_max: float = field(default_factory=lambda: float(_env("HTTP_BACKOFF_MAX", "60")))
     sandbox_host: str = field(default_factory=lambda: _env("SANDBOX_HOST", "127.0.0.1"))
+    dossiers_base_url: str = field(default_factory=lambda: _env("DOSSIERS_BASE_URL", "http://127.0.0.1:8702"))
+    dossiers_client_id: str = field(default_factory=lambda: _env("DOSSIERS_CLIENT_ID", "chiso"))
+    feedback_base_url: str = field(default_factory=lambda: _env("FEEDBACK_BASE_URL", "http://127.0.0.1:8703"))
+    feedback_client_id: str = field(default_factory=lambda: _env("FEEDBACK_CLIENT_ID", "chiso"))
+    centres_base_url: str = field(default_factory=lambda: _env("CENTRES_BASE_URL", "http://127.0.0.1:8704"))
+    provincial_page_size: int = field(default_factory=lambda: int(_env("PROVINCIAL_PAGE_SIZE", "1000")))
     sandbox_dvcqg_port: int = field(default_factory=lambda: int(_env("SANDBOX_DVCQG_PORT", "8701")))
     superset_port: int = field(default_factory=lambda: int(_env("SUPERSET_PORT", "8088")))
     superset_admin_user: str = field(default_factory=lambda: _env("SUPERSET_ADMIN_USER", "admin"))
@@ -74,6 +80,10 @@ SECRETS = {
     "airflow": "CHISO_AIRFLOW_PASSWORD",
     "superset": "CHISO_SUPERSET_PASSWORD",
     "superset_admin": "CHISO_SUPERSET_ADMIN_PASSWORD",
+    "dossiers_client_secret": "CHISO_DOSSIERS_CLIENT_SECRET",  # S2 OAuth client credentials
+    "feedback_client_secret": "CHISO_FEEDBACK_CLIENT_SECRET",  # S3 OAuth client credentials
+    "centres_api_key": "CHISO_CENTRES_API_KEY",  # S4 X-Api-Key
+    "pii_salt": "CHISO_PII_SALT",  # salt of the applicant hash kept in staging
 }
 
 
