@@ -227,6 +227,6 @@ def bootstrap() -> None:
             conn.execute(sql.SQL("alter database {} owner to {}").format(
                 sql.Identifier(database_name(kind)), sql.Identifier(ROLES[kind])))
     with _admin_connect(database_name("warehouse")) as conn:
-        for name in ("roles.sql", "warehouse.sql"):
+        for name in ("roles.sql", "warehouse.sql", "provincial.sql"):
             text = (PROJECT_ROOT / "ingestion" / "sql" / name).read_text()
             conn.execute(text.replace("{{database}}", database_name("warehouse")))
