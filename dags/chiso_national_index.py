@@ -62,7 +62,7 @@ with DAG(
     def raw_gate() -> dict:
         from ingestion.pipeline import gate
 
-        return gate("raw", pipeline_run=get_current_context()["run_id"])
+        return gate("raw", pipeline_run=get_current_context()["run_id"], sources=("dvcqg",))
 
     transform = DbtTaskGroup(
         group_id="dbt",
@@ -86,7 +86,7 @@ with DAG(
     def mart_gate() -> dict:
         from ingestion.pipeline import gate
 
-        return gate("mart", pipeline_run=get_current_context()["run_id"])
+        return gate("mart", pipeline_run=get_current_context()["run_id"], sources=("dvcqg",))
 
     @task(outlets=[NATIONAL_INDEX])
     def publish() -> int:

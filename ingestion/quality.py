@@ -42,20 +42,23 @@ class Suite:
     name: str
     layer: str  # 'raw' | 'mart'
     table: str
+    source: str  # the pipeline that fills it: a DAG gates only its own tables
 
 
 SUITES = (
-    Suite("raw.dvcqg_service_results", "raw", "dvcqg_service_results"),
-    Suite("raw.dvcqg_group_details", "raw", "dvcqg_group_details"),
-    Suite("marts.mart_province_ranking", "mart", "mart_province_ranking"),
-    Suite("marts.mart_unit_official_scores", "mart", "mart_unit_official_scores"),
+    Suite("raw.dvcqg_service_results", "raw", "dvcqg_service_results", "dvcqg"),
+    Suite("raw.dvcqg_group_details", "raw", "dvcqg_group_details", "dvcqg"),
+    Suite("marts.mart_province_ranking", "mart", "mart_province_ranking", "dvcqg"),
+    Suite("marts.mart_unit_official_scores", "mart", "mart_unit_official_scores", "dvcqg"),
 )
 
 
-def suites(layer: str) -> list[Suite]:
-    found = [s for s in SUITES if s.layer == layer]
-    if not found:
+def suites(layer: str, sources: tuple[str, ...] | None = None) -> list[Suite]:
+    if layer not in {s.layer for s in SUITES}:
         raise ValueError(f"unknown gate layer {layer!r}: use 'raw' or 'mart'")
+    found = [s for s in SUITES if s.layer == layer and (sources is None or s.source in sources)]
+    if not found:
+        raise ValueError(f"no {layer} suite for sources {sources}")
     return found
 
 
@@ -380,14 +383,15 @@ def _record(result: GateResult) -> None:
 
 
 def run_gate(layer: str, pipeline_run: str | None = None, build_docs: bool = True,
-             schema: str | None = None) -> GateResult:
-    """Validate every suite of a layer ('raw' | 'mart'), audit each, raise GateFailed when any fails.
+             schema: str | None = None, sources: tuple[str, ...] | None = None) -> GateResult:
+    """Validate every suite of a layer ('raw' | 'mart'), or only those of some sources, audit each, and
+    raise GateFailed when any fails.
 
     `schema` overrides the schema validated (default: raw, or settings().mart_schema for the marts).
     A table that does not exist fails its suite (the error names it) without running GX on it.
     """
     t0, started = time.monotonic(), datetime.now(UTC)
-    layer_suites = suites(layer)
+    layer_suites = suites(layer, sources)
     schema = schema or _default_schema(layer)
     pipeline_run = pipeline_run or f"gate-{layer}-{started:%Y%m%dT%H%M%S}"
     missing = _missing_tables(schema, [s.table for s in layer_suites])
