@@ -17,6 +17,19 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+# Each source's sandbox port (`chiso up` serves them there); a source's base URL defaults to its sandbox.
+SANDBOX_PORTS = {"dvcqg": 8701, "dossiers": 8702, "feedback": 8703, "centres": 8704}
+
+
+def sandbox_port(source: str) -> int:
+    return int(_env(f"SANDBOX_{source.upper()}_PORT", str(SANDBOX_PORTS[source])))
+
+
+def _base_url(source: str) -> str:
+    host = _env("SANDBOX_HOST", "127.0.0.1")
+    return _env(f"{source.upper()}_BASE_URL", f"http://{host}:{sandbox_port(source)}")
+
+
 @dataclass(frozen=True)
 class Settings:
     # Where git-ignored state lives: the private Postgres, landing files, logs, Airflow home.
@@ -28,20 +41,20 @@ class Settings:
     # The province this deployment serves: DVCQG department code and statistics-office code.
     province_dvcqg_code: str = field(default_factory=lambda: _env("PROVINCE_DVCQG_CODE", "H15"))
     province_code: str = field(default_factory=lambda: _env("PROVINCE_CODE", "66"))
-    dvcqg_base_url: str = field(default_factory=lambda: _env("DVCQG_BASE_URL", "http://127.0.0.1:8701"))
+    dvcqg_base_url: str = field(default_factory=lambda: _base_url("dvcqg"))
     dvcqg_page_size: int = field(default_factory=lambda: int(_env("DVCQG_PAGE_SIZE", "50")))
     http_timeout: float = field(default_factory=lambda: float(_env("HTTP_TIMEOUT", "30")))
     http_max_tries: int = field(default_factory=lambda: int(_env("HTTP_MAX_TRIES", "6")))
     http_backoff_base: float = field(default_factory=lambda: float(_env("HTTP_BACKOFF_BASE", "1.0")))
     http_backoff_max: float = field(default_factory=lambda: float(_env("HTTP_BACKOFF_MAX", "60")))
     sandbox_host: str = field(default_factory=lambda: _env("SANDBOX_HOST", "127.0.0.1"))
-    dossiers_base_url: str = field(default_factory=lambda: _env("DOSSIERS_BASE_URL", "http://127.0.0.1:8702"))
+    dossiers_base_url: str = field(default_factory=lambda: _base_url("dossiers"))
     dossiers_client_id: str = field(default_factory=lambda: _env("DOSSIERS_CLIENT_ID", "chiso"))
-    feedback_base_url: str = field(default_factory=lambda: _env("FEEDBACK_BASE_URL", "http://127.0.0.1:8703"))
+    feedback_base_url: str = field(default_factory=lambda: _base_url("feedback"))
     feedback_client_id: str = field(default_factory=lambda: _env("FEEDBACK_CLIENT_ID", "chiso"))
-    centres_base_url: str = field(default_factory=lambda: _env("CENTRES_BASE_URL", "http://127.0.0.1:8704"))
+    centres_base_url: str = field(default_factory=lambda: _base_url("centres"))
     provincial_page_size: int = field(default_factory=lambda: int(_env("PROVINCIAL_PAGE_SIZE", "1000")))
-    sandbox_dvcqg_port: int = field(default_factory=lambda: int(_env("SANDBOX_DVCQG_PORT", "8701")))
+    sandbox_dvcqg_port: int = field(default_factory=lambda: sandbox_port("dvcqg"))
     superset_port: int = field(default_factory=lambda: int(_env("SUPERSET_PORT", "8088")))
     superset_admin_user: str = field(default_factory=lambda: _env("SUPERSET_ADMIN_USER", "admin"))
     # Schema the mart GX suites validate (dbt builds it); tests point it at a scratch schema.

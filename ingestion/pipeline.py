@@ -35,12 +35,12 @@ def extract_national(window_start: date, window_end: date, pipeline_run: str | N
     return dvcqg.extract(window_start, window_end, run_label=pipeline_run)
 
 
-def gate(layer: str, pipeline_run: str | None = None) -> dict:
-    """Run the GX suites of a layer; raises GateFailed (the task fails) when any expectation fails."""
+def gate(layer: str, pipeline_run: str | None = None, sources: tuple[str, ...] | None = None) -> dict:
+    """Run the GX suites of a layer (of some sources); raises GateFailed, failing the task, when any fails."""
     from ingestion import quality
 
-    result = quality.run_gate(layer, pipeline_run=pipeline_run)
-    return {"layer": layer, "suites": len(getattr(result, "suites", []) or [])}
+    result = quality.run_gate(layer, pipeline_run=pipeline_run, sources=sources)
+    return {"layer": layer, "suites": [o.suite for o in result.suites], "seconds": result.seconds}
 
 
 def publish(dataset: str, window_start: date, window_end: date, pipeline_run: str | None,
@@ -55,3 +55,29 @@ def publish(dataset: str, window_start: date, window_end: date, pipeline_run: st
             (dataset, pipeline_run, window_start, window_end, json.dumps(details or {})),
         ).fetchone()
     return row[0]
+
+
+PROVINCIAL_SOURCES = ("dossiers", "feedback", "centres")
+
+
+def provincial_window(run_type: str, interval_start: datetime | None, interval_end: datetime | None,
+                      start: str | None = None, end: str | None = None) -> tuple[date | datetime | None, ...]:
+    """Scheduled runs extract incrementally from each source's watermark (None, None); a back-fill run,
+    or one triggered with {"start", "end"}, re-extracts exactly that window and never moves a watermark
+    back."""
+    if start or end:
+        if not (start and end):
+            raise ValueError("give both start and end, or neither")
+        return date.fromisoformat(start), date.fromisoformat(end)
+    if run_type == "backfill" and interval_start and interval_end:
+        return interval_start, interval_end
+    return None, None
+
+
+def extract_provincial(source: str, window_start, window_end, pipeline_run: str | None = None) -> dict:
+    if source not in PROVINCIAL_SOURCES:
+        raise ValueError(f"unknown provincial source {source!r}; one of {', '.join(PROVINCIAL_SOURCES)}")
+    import importlib
+
+    module = importlib.import_module(f"ingestion.sources.{source}")
+    return module.extract(window_start, window_end, run_label=pipeline_run)
