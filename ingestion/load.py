@@ -1,17 +1,21 @@
 """Audited, idempotent loading of source pages into raw.* (any source).
 
-One call = one row in audit.extract_runs. Pages are landed as they arrive and their records COPied as
-jsonb into a session temp table (Python does no per-record typing: PostgreSQL does it). At the end, one
-transaction: reject bad records to quarantine.records with a reason, delete the window's rows from the raw
-table, insert the typed rows, and finish the audit row. A failure anywhere leaves raw as it was and the
-audit row 'failed' with a one-line error. Counts reconcile by construction: received = loaded + quarantined.
+One call = one row in audit.extract_runs. Pages are landed as they arrive and their records go into session
+temp tables (Python does no per-record typing: PostgreSQL does it). A page can come either as Python
+(context, record) pairs (COPied as jsonb) or, faster, as its raw JSON text plus the key of its record list:
+then PostgreSQL parses the page once (NFC-normalised as text) and explodes the records itself. At the end,
+one transaction: reject bad records to quarantine.records with a reason, delete the window's rows from the raw
+table, insert the typed rows, run the caller's `on_commit` (e.g. move a watermark) and finish the audit row.
+A failure anywhere leaves raw as it was and the audit row 'failed' with a one-line error. Counts reconcile by
+construction: received = loaded + quarantined (exact repeats of a record, when the target drops them, are
+counted apart in details.repeats).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,8 +38,12 @@ class SourcePage:
     """
 
     raw: bytes
-    items: list[tuple[dict[str, Any], Any]]
+    items: list[tuple[dict[str, Any], Any]] = field(default_factory=list)
     request: dict[str, Any] | None = None  # what was asked; kept in the audit row's details
+    # Set content_key to have PostgreSQL take the records from raw[content_key] (a JSON array; the caller
+    # has checked that), each with `context`; `items` are then loaded too (e.g. a rejected page).
+    content_key: str | None = None
+    context: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +56,13 @@ class Target:
     # (reason, SQL that is true when the record must be rejected), checked in order before typing
     checks: tuple[tuple[str, str], ...] = ()
     record_key: str = "null"  # SQL text expression identifying a record in quarantine
+    record: str = "r"  # what raw.<table>.record keeps (e.g. r minus personal data)
+    quarantine_record: str = "r"  # what quarantine.records.record keeps (it is readable beyond the loader)
+    # Sources that may send a record twice while paging: identical copies (same key, same content) are
+    # loaded once and counted in details.repeats instead of being quarantined as duplicates.
+    repeats: bool = False
+    # Records of one page sharing these columns but differing in content are all quarantined.
+    conflict_key: tuple[str, ...] = ()
 
 
 @dataclass
@@ -79,11 +94,18 @@ def _ident(qualified: str) -> sql.Identifier:
 
 def run_load(*, source: str, entity: str, target: Target, pages: Iterable[SourcePage],
              window: sql.Composable, window_start: datetime | None = None,
-             window_end: datetime | None = None, details: dict[str, Any] | None = None) -> RunResult:
+             window_end: datetime | None = None, details: dict[str, Any] | None = None,
+             session: dict[str, str] | None = None,
+             verify: Callable[[psycopg.Connection], Iterable[SourcePage] | None] | None = None,
+             on_commit: Callable[[psycopg.Connection, RunResult], None] | None = None) -> RunResult:
     """Land and load `pages` (consumed lazily, after the audit row exists) replacing `window` in the table.
 
     `window` is a SQL predicate over the raw table's columns selecting the rows this load replaces; a
     record whose typed row falls outside it is quarantined, so a load never touches rows outside it.
+    `session`: settings (name -> value, e.g. chiso.pii_salt) the target's SQL reads with current_setting().
+    `verify(conn)`: called once the pages are consumed, with the staged records in view `_chiso_load`;
+    returns more pages to stage (then it is called again) or None when satisfied; raising fails the run.
+    `on_commit(conn, result)`: runs inside the load's transaction, after the rows are in.
     Raises whatever the pages iterator raised (after recording the failure).
     """
     started = time.monotonic()
@@ -98,25 +120,29 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
         checksums: list[str] = []
         requests: list[dict[str, Any]] = []
         try:
-            conn.execute("drop table if exists _chiso_load")
-            conn.execute("create temp table _chiso_load (seq bigserial, page_no integer, landing_file text,"
-                         " c jsonb, r jsonb)")
-            for page in pages:
-                result.pages += 1
-                path, checksum, size = landing.land_page(source, entity, run_id, result.pages, page.raw)
-                checksums.append(checksum)
-                result.bytes += size
-                rel = landing.relative(path)
-                if page.request is not None:
-                    requests.append({"page": result.pages, **page.request})
-                with conn.cursor().copy("copy _chiso_load (page_no, landing_file, c, r) from stdin") as cp:
-                    for ctx, rec in page.items:
-                        cp.write_row((result.pages, rel, orjson.dumps(ctx).decode(),
-                                      orjson.dumps(rec).decode()))
+            _stage_tables(conn)
+            for name, value in (session or {}).items():
+                conn.execute("select set_config(%s, %s, false)", (name, value))
+
+            def stage(batch: Iterable[SourcePage]) -> None:
+                for page in batch:
+                    result.pages += 1
+                    path, checksum, size = landing.land_page(source, entity, run_id, result.pages, page.raw)
+                    checksums.append(checksum)
+                    result.bytes += size
+                    if page.request is not None:
+                        requests.append({"page": result.pages, **page.request})
+                    _stage_page(conn, page, result.pages, landing.relative(path))
+
+            stage(pages)
+            while verify is not None and (more := verify(conn)) is not None:
+                stage(more)
             result.checksum = landing.combined_checksum(checksums)
             result.details["requests"] = requests
             with conn.transaction():
                 _finish(conn, target, window, result)
+                if on_commit is not None:
+                    on_commit(conn, result)
                 result.seconds = time.monotonic() - started
                 _update_audit(conn, result, "success")
         except BaseException as exc:
@@ -132,55 +158,126 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
             log.error("%s/%s run %s failed: %s", source, entity, run_id, result.error)
             raise
         finally:
-            if not conn.closed:
-                conn.execute("drop table if exists _chiso_load")
+            if not conn.closed and not conn.broken:
+                conn.execute("drop table if exists _chiso_items, _chiso_pages cascade")
     log.info("%s/%s run %s: %d pages, %d received, %d loaded, %d quarantined", source, entity, run_id,
              result.pages, result.records_received, result.records_loaded, result.records_quarantined)
     return result
 
 
+PAGE_SEQ = 1_000_000  # seq = page_no * PAGE_SEQ + position: record order without a sequence
+
+
+def _stage_tables(conn: psycopg.Connection) -> None:
+    """Session temp tables of a load, and view _chiso_load (seq, page_no, landing_file, c, r) over them."""
+    conn.execute("drop table if exists _chiso_items, _chiso_pages cascade")
+    conn.execute("create temp table _chiso_items (seq bigint, page_no integer, landing_file text, c jsonb,"
+                 " r jsonb)")
+    conn.execute("create temp table _chiso_pages (page_no integer, landing_file text, c jsonb, doc jsonb)")
+    try:  # lz4 keeps big pages cheap to store and read back; not every server build has it
+        with conn.transaction():
+            conn.execute("alter table _chiso_pages alter column doc set compression lz4")
+    except psycopg.Error:
+        pass
+    conn.execute(
+        "create temp view _chiso_load as"
+        " select seq, page_no, landing_file, c, r from _chiso_items"
+        " union all"
+        f" select p.page_no::bigint * {PAGE_SEQ} + e.n, p.page_no, p.landing_file, p.c, e.r"
+        " from _chiso_pages p cross join lateral jsonb_array_elements(p.doc) with ordinality e (r, n)")
+
+
+def _stage_page(conn: psycopg.Connection, page: SourcePage, page_no: int, rel: str) -> None:
+    if len(page.items) >= PAGE_SEQ:
+        raise ValueError(f"page {page_no} has {len(page.items)} records; at most {PAGE_SEQ - 1} per page")
+    if page.content_key is not None:
+        # The page's text, NFC-normalised as a whole (JSON syntax is ASCII), parsed once by PostgreSQL.
+        try:
+            with conn.transaction():
+                conn.execute(
+                    "insert into _chiso_pages select %s, %s, %s::jsonb, d from"
+                    " (select normalize(%s, nfc)::jsonb -> %s as d) x where jsonb_typeof(d) = 'array'",
+                    (page_no, rel, orjson.dumps(page.context or {}).decode(), page.raw.decode(),
+                     page.content_key))
+        except psycopg.DataError as exc:  # e.g. a \u0000 escape jsonb refuses: the page goes to quarantine
+            page.items = [*page.items, ({"_reject": f"page not loadable: {one_line(exc, 200)}"}, None)]
+    if page.items:
+        with conn.cursor().copy("copy _chiso_items (seq, page_no, landing_file, c, r) from stdin") as cp:
+            for i, (ctx, rec) in enumerate(page.items, start=PAGE_SEQ // 2 if page.content_key else 1):
+                cp.write_row((page_no * PAGE_SEQ + i, page_no, rel, orjson.dumps(ctx).decode(),
+                              orjson.dumps(rec).decode()))
+
+
 def _finish(conn: psycopg.Connection, target: Target, window: sql.Composable, result: RunResult) -> None:
-    """Inside the caller's transaction: quarantine, replace the window, insert typed rows."""
-    checks = sql.SQL(" ").join(
-        sql.SQL("when ({}) then {}").format(sql.SQL(expr), sql.Literal(reason))
-        for reason, expr in target.checks)
-    reason = sql.SQL("case {} else null end").format(checks) if target.checks else sql.SQL("null::text")
-    conn.execute(sql.SQL("create temp table _chiso_checked on commit drop as select seq, page_no,"
-                         " landing_file, c, r, {} as reason from _chiso_load").format(reason))
-    cols = list(target.columns)
-    typed = sql.SQL(", ").join(sql.SQL("({}) as {}").format(sql.SQL(expr), sql.Identifier(col))
-                               for col, expr in target.columns.items())
-    conn.execute(sql.SQL("create temp table _chiso_typed on commit drop as select seq, page_no, landing_file,"
-                         " c, r, {} from _chiso_checked where reason is null").format(typed))
-    keys = [sql.Identifier(k) for k in target.key]
-    key_missing = sql.SQL(" or ").join(sql.SQL("{} is null").format(k) for k in keys)
+    """Inside the caller's transaction: quarantine, replace the window, insert typed rows.
+
+    One narrow pass decides every record's fate (_chiso_verdict: seq, reason, repeat); the typed rows are
+    then computed once more straight into the raw table, skipping the records the verdict set aside.
+    """
+    conn.execute("set local work_mem = '256MB'")
+    checks = [("record is not loadable", "c ? '_reject'"), *target.checks]
+    reason = sql.SQL("case {} else null end").format(sql.SQL(" ").join(
+        sql.SQL("when ({}) then {}").format(
+            sql.SQL(expr), sql.SQL("c->>'_reject'") if i == 0 else sql.Literal(why))
+        for i, (why, expr) in enumerate(checks)))
+    typed = sql.SQL(", ").join(sql.SQL("case when k.reason is null then ({}) end as {}").format(
+        sql.SQL(expr), sql.Identifier(col)) for col, expr in target.columns.items())
+    keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
+    key_missing = sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(k)) for k in target.key)
+    h = sql.SQL("jsonb_hash_extended(r, 0)") if target.repeats or target.conflict_key else sql.SQL("0")
+    repeat = (sql.SQL("coalesce(reason is null and row_number() over (partition by {}, h order by seq) > 1,"
+                      " false)").format(keys) if target.repeats else sql.SQL("false"))
+    conflict = (sql.SQL("coalesce(reason is null and min(h) over w <> max(h) over w, false)")
+                if target.conflict_key else sql.SQL("false"))
+    window_clause = (sql.SQL("window w as (partition by page_no, {})").format(
+        sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key))
+        if target.conflict_key else sql.SQL(""))
     conn.execute(sql.SQL(
-        "create temp table _chiso_final on commit drop as select t.*, case"
-        " when {key_missing} then 'missing key value'"
-        " when not coalesce(({window}), false) then 'outside the load window'"
-        " when row_number() over (partition by {keys} order by seq desc) > 1"
-        "  then 'duplicate key within the load (the later page wins)'"
-        " else null end as reason from _chiso_typed t").format(
-            key_missing=key_missing, window=window, keys=sql.SQL(", ").join(keys)))
-    record_key = sql.SQL(target.record_key)
+        "create temp table _chiso_verdict on commit drop as"
+        " select seq, page_no, repeat, case when repeat then null"
+        "  when reason is not null then reason"
+        "  when {key_missing} then 'missing key value'"
+        "  when conflict then 'conflicting copies of one id in a page'"
+        "  when not in_window then 'outside the load window'"
+        "  when row_number() over (partition by repeat, {keys} order by seq desc) > 1"
+        "   then 'duplicate key within the load (the later page wins)'"
+        "  else null end as reason"
+        " from (select seq, page_no, reason, {keys}, in_window, {repeat} as repeat, {conflict} as conflict"
+        "  from (select l.seq, l.page_no, k.reason, t.*, {h} as h from _chiso_load l"
+        "   cross join lateral (select {reason} as reason) k cross join lateral (select {typed}) t) x"
+        "  cross join lateral (select coalesce(({window}), false) as in_window) wnd {window_clause}) y"
+    ).format(key_missing=key_missing, keys=keys, repeat=repeat, conflict=conflict, h=h, reason=reason,
+             typed=typed, window=window, window_clause=window_clause))
+    received, repeats = conn.execute(
+        "select count(*) filter (where not repeat), count(*) filter (where repeat) from _chiso_verdict"
+    ).fetchone()
+    conn.execute("create index on _chiso_verdict (seq) where repeat or reason is not null")
+    conn.execute("analyze _chiso_verdict")
     cur = conn.execute(sql.SQL(
         "insert into quarantine.records (run_id, source, entity, landing_file, page_no, record_key, record,"
-        " reason) select {run}, {src}, {ent}, landing_file, page_no, {rk}, r, reason from ("
-        " select seq, landing_file, page_no, c, r, reason from _chiso_checked where reason is not null"
-        " union all"
-        " select seq, landing_file, page_no, c, r, reason from _chiso_final where reason is not null"
-        ") q order by seq").format(run=sql.Literal(result.run_id), src=sql.Literal(result.source),
-                                   ent=sql.Literal(result.entity), rk=record_key))
+        " reason) select {run}, {src}, {ent}, l.landing_file, l.page_no, {rk}, {qrec}, v.reason"
+        " from _chiso_load l join _chiso_verdict v on v.seq = l.seq"
+        " where v.reason is not null and l.page_no = any(array("
+        "  select distinct page_no from _chiso_verdict where reason is not null))"
+        " order by l.seq").format(run=sql.Literal(result.run_id), src=sql.Literal(result.source),
+                                  ent=sql.Literal(result.entity), rk=sql.SQL(target.record_key),
+                                  qrec=sql.SQL(target.quarantine_record)))
     result.records_quarantined = cur.rowcount
     table = _ident(target.table)
     conn.execute(sql.SQL("delete from {} where {}").format(table, window))
+    cols = list(target.columns)
     col_ids = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
+    exprs = sql.SQL(", ").join(sql.SQL("({})").format(sql.SQL(e)) for e in target.columns.values())
     cur = conn.execute(sql.SQL(
         "insert into {table} ({cols}, record, run_id, landing_file, page_no)"
-        " select {cols}, r, {run}, landing_file, page_no from _chiso_final where reason is null order by seq"
-    ).format(table=table, cols=col_ids, run=sql.Literal(result.run_id)))
+        " select {exprs}, {rec}, {run}, landing_file, page_no from _chiso_load l where not exists ("
+        "  select 1 from _chiso_verdict v where v.seq = l.seq and (v.repeat or v.reason is not null))"
+    ).format(table=table, cols=col_ids, exprs=exprs, rec=sql.SQL(target.record),
+             run=sql.Literal(result.run_id)))
     result.records_loaded = cur.rowcount
-    result.records_received = conn.execute("select count(*) from _chiso_load").fetchone()[0]
+    result.records_received = received
+    if target.repeats:
+        result.details["repeats"] = repeats
     if result.records_received != result.records_loaded + result.records_quarantined:  # cannot happen
         raise RuntimeError(f"counts do not reconcile: {result.records_received} received, "
                            f"{result.records_loaded} loaded, {result.records_quarantined} quarantined")
