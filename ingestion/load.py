@@ -61,8 +61,12 @@ class Target:
     # Sources that may send a record twice while paging: identical copies (same key, same content) are
     # loaded once and counted in details.repeats instead of being quarantined as duplicates.
     repeats: bool = False
-    # Records of one page sharing these columns but differing in content are all quarantined.
+    # Records of one page sharing these columns (the source's id) but differing in content are all
+    # quarantined.
     conflict_key: tuple[str, ...] = ()
+    # With conflict_key: keep only the newest version (this column) of an id seen twice in one load; older
+    # ones (it changed while we paged) are counted in details.superseded.
+    newest: str | None = None
 
 
 @dataclass
@@ -229,28 +233,36 @@ def _finish(conn: psycopg.Connection, target: Target, window: sql.Composable, re
                       " false)").format(keys) if target.repeats else sql.SQL("false"))
     conflict = (sql.SQL("coalesce(reason is null and min(h) over w <> max(h) over w, false)")
                 if target.conflict_key else sql.SQL("false"))
+    ids = sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key)
+    superseded = sql.SQL("false")
+    if target.newest and target.conflict_key:
+        superseded = sql.SQL("coalesce(reason is null and {v} < max({v}) over (partition by {ids}), false)"
+                             ).format(v=sql.Identifier(target.newest), ids=ids)
     window_clause = (sql.SQL("window w as (partition by page_no, {})").format(
         sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key))
         if target.conflict_key else sql.SQL(""))
     conn.execute(sql.SQL(
         "create temp table _chiso_verdict on commit drop as"
-        " select seq, page_no, repeat, case when repeat then null"
+        " select seq, page_no, repeat or superseded as repeat, superseded,"
+        "  case when repeat or superseded then null"
         "  when reason is not null then reason"
         "  when {key_missing} then 'missing key value'"
         "  when conflict then 'conflicting copies of one id in a page'"
         "  when not in_window then 'outside the load window'"
-        "  when row_number() over (partition by repeat, {keys} order by seq desc) > 1"
+        "  when row_number() over (partition by repeat or superseded, {keys} order by seq desc) > 1"
         "   then 'duplicate key within the load (the later page wins)'"
         "  else null end as reason"
-        " from (select seq, page_no, reason, {keys}, in_window, {repeat} as repeat, {conflict} as conflict"
+        " from (select seq, page_no, reason, {keys}, in_window, {repeat} as repeat, {conflict} as conflict,"
+        "  {superseded} as superseded"
         "  from (select l.seq, l.page_no, k.reason, t.*, {h} as h from _chiso_load l"
         "   cross join lateral (select {reason} as reason) k cross join lateral (select {typed}) t) x"
         "  cross join lateral (select coalesce(({window}), false) as in_window) wnd {window_clause}) y"
-    ).format(key_missing=key_missing, keys=keys, repeat=repeat, conflict=conflict, h=h, reason=reason,
+    ).format(key_missing=key_missing, keys=keys, repeat=repeat, conflict=conflict, superseded=superseded,
+             h=h, reason=reason,
              typed=typed, window=window, window_clause=window_clause))
-    received, repeats = conn.execute(
-        "select count(*) filter (where not repeat), count(*) filter (where repeat) from _chiso_verdict"
-    ).fetchone()
+    received, repeats, older = conn.execute(
+        "select count(*) filter (where not repeat), count(*) filter (where repeat and not superseded),"
+        " count(*) filter (where superseded) from _chiso_verdict").fetchone()
     conn.execute("create index on _chiso_verdict (seq) where repeat or reason is not null")
     conn.execute("analyze _chiso_verdict")
     cur = conn.execute(sql.SQL(
@@ -278,6 +290,8 @@ def _finish(conn: psycopg.Connection, target: Target, window: sql.Composable, re
     result.records_received = received
     if target.repeats:
         result.details["repeats"] = repeats
+    if target.newest:
+        result.details["superseded"] = older
     if result.records_received != result.records_loaded + result.records_quarantined:  # cannot happen
         raise RuntimeError(f"counts do not reconcile: {result.records_received} received, "
                            f"{result.records_loaded} loaded, {result.records_quarantined} quarantined")
