@@ -229,37 +229,47 @@ def _finish(conn: psycopg.Connection, target: Target, window: sql.Composable, re
     keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
     key_missing = sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(k)) for k in target.key)
     h = sql.SQL("jsonb_hash_extended(r, 0)") if target.repeats or target.conflict_key else sql.SQL("0")
+    false = sql.SQL("false")
     repeat = (sql.SQL("coalesce(reason is null and row_number() over (partition by {}, h order by seq) > 1,"
-                      " false)").format(keys) if target.repeats else sql.SQL("false"))
-    conflict = (sql.SQL("coalesce(reason is null and min(h) over w <> max(h) over w, false)")
-                if target.conflict_key else sql.SQL("false"))
-    ids = sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key)
-    superseded = sql.SQL("false")
-    if target.newest and target.conflict_key:
-        superseded = sql.SQL("coalesce(reason is null and {v} < max({v}) over (partition by {ids}), false)"
-                             ).format(v=sql.Identifier(target.newest), ids=ids)
-    window_clause = (sql.SQL("window w as (partition by page_no, {})").format(
-        sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key))
-        if target.conflict_key else sql.SQL(""))
+                      " false)").format(keys) if target.repeats else false)
+    # Copies of one id in one page that differ: an older one is stale (the newest is kept, the stale copy
+    # quarantined); copies at the same version cannot be told apart (all quarantined).
+    stale = conflict = superseded = false
+    if target.conflict_key:
+        ids = sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key)
+        page_ids = sql.SQL("partition by page_no, {}").format(ids)
+        if target.newest:
+            v = sql.Identifier(target.newest)
+            stale = sql.SQL("coalesce(reason is null and {v} < max({v}) over ({p}), false)").format(
+                v=v, p=page_ids)
+            conflict = sql.SQL("coalesce(reason is null and min(h) over ({p}, {v}) <> max(h) over ({p}, {v}),"
+                               " false)").format(v=v, p=page_ids)
+            superseded = sql.SQL("coalesce(reason is null and {v} < max({v}) over (partition by {ids}),"
+                                 " false)").format(v=v, ids=ids)
+        else:
+            conflict = sql.SQL("coalesce(reason is null and min(h) over ({p}) <> max(h) over ({p}), false)"
+                               ).format(p=page_ids)
     conn.execute(sql.SQL(
         "create temp table _chiso_verdict on commit drop as"
-        " select seq, page_no, repeat or superseded as repeat, superseded,"
-        "  case when repeat or superseded then null"
-        "  when reason is not null then reason"
-        "  when {key_missing} then 'missing key value'"
-        "  when conflict then 'conflicting copies of one id in a page'"
-        "  when not in_window then 'outside the load window'"
-        "  when row_number() over (partition by repeat or superseded, {keys} order by seq desc) > 1"
-        "   then 'duplicate key within the load (the later page wins)'"
-        "  else null end as reason"
-        " from (select seq, page_no, reason, {keys}, in_window, {repeat} as repeat, {conflict} as conflict,"
-        "  {superseded} as superseded"
-        "  from (select l.seq, l.page_no, k.reason, t.*, {h} as h from _chiso_load l"
-        "   cross join lateral (select {reason} as reason) k cross join lateral (select {typed}) t) x"
-        "  cross join lateral (select coalesce(({window}), false) as in_window) wnd {window_clause}) y"
-    ).format(key_missing=key_missing, keys=keys, repeat=repeat, conflict=conflict, superseded=superseded,
-             h=h, reason=reason,
-             typed=typed, window=window, window_clause=window_clause))
+        " select seq, page_no, dropped as repeat, superseded and dropped and not plain_repeat as superseded,"
+        "  case when dropped then null when reason is not null then reason"
+        "  when row_number() over (partition by dropped, {keys} order by seq desc) > 1"
+        "   then 'duplicate key within the load (the later page wins)' end as reason"
+        " from (select seq, page_no, {keys}, superseded, repeat as plain_repeat,"
+        "   repeat or (superseded and verdict is null) as dropped, verdict as reason"
+        "  from (select *, case when repeat then null"
+        "    when reason is not null then reason"
+        "    when {key_missing} then 'missing key value'"
+        "    when stale then 'stale copy of an id in the same page (the newest is kept)'"
+        "    when conflict then 'conflicting copies of one id in a page'"
+        "    when not in_window then 'outside the load window' end as verdict"
+        "   from (select seq, page_no, reason, {keys}, in_window, {repeat} as repeat, {stale} as stale,"
+        "     {conflict} as conflict, {superseded} as superseded"
+        "    from (select l.seq, l.page_no, k.reason, t.*, {h} as h from _chiso_load l"
+        "     cross join lateral (select {reason} as reason) k cross join lateral (select {typed}) t) x"
+        "    cross join lateral (select coalesce(({window}), false) as in_window) wnd) y) z) f"
+    ).format(key_missing=key_missing, keys=keys, repeat=repeat, stale=stale, conflict=conflict,
+             superseded=superseded, h=h, reason=reason, typed=typed, window=window))
     received, repeats, older = conn.execute(
         "select count(*) filter (where not repeat), count(*) filter (where repeat and not superseded),"
         " count(*) filter (where superseded) from _chiso_verdict").fetchone()
