@@ -7,7 +7,8 @@ order, without generating anything else and without state.
 
 Scale knob: `dossiers_per_day` (average per calendar day; working days get ~1.3x, Saturdays ~0.3x,
 Sundays ~0.05x, public holidays and Tết none, the last three working days of a month +40%) and
-`history_days` (days of history before `end`; `start` may be given instead). Total dossiers ~=
+`history_days` (days of history before today; `start`, the first day, may be given instead; the
+servers count it back from their clock). Total dossiers ~=
 dossiers_per_day x history_days (`count_between` gives the exact number).
 
 State "as of" a clock: a dossier's lifecycle is a fixed set of event times (submitted, received,
@@ -102,10 +103,6 @@ class _Calendar:
     def add(self, day: np.ndarray, n: np.ndarray) -> np.ndarray:
         """The n-th working day after `day` (ordinals)."""
         return self.list[self.upto[day - self.base] + n - 1]
-
-    def between(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Working days in (a, b]."""
-        return self.upto[b - self.base] - self.upto[a - self.base]
 
     def snap(self, ts: np.ndarray) -> np.ndarray:
         """Move times outside working hours to the next working morning (absent -1 stays)."""
@@ -240,7 +237,7 @@ def units(seed: int = 766) -> tuple[Unit, ...]:
                                                              c["merged_from_old_names"].split(";"),
                                                              c["merge_types"].split(";"), strict=True)
                     if kind == "full" and names.count(name) == 1)
-        late = 0.08 + 0.12 * h(seed, u.code, "late") if j in chronic else 0.03 * h(seed, u.code, "late") ** 2
+        late = 0.08 + 0.08 * h(seed, u.code, "late") if j in chronic else 0.025 * h(seed, u.code, "late") ** 2
         out.append(Unit(k, u.code, u.name, "XA", c["commune_code_2025"],
                         f"000.{31 + j // 20:02d}.{10 + j % 20:02d}.{HOME}",
                         0.65 / 102 * (0.2 + 1.6 * h(seed, u.code, "w") ** 1.5),
@@ -586,8 +583,9 @@ class Province:
         s2_back = cal.snap((s2_req + (0.5 + u[:, U["s2_wait"]] * 8) * DAY).astype(np.int64))
         d_s1 = np.where(sups >= 1, s1_back - s1_req, 0)
         d_s2 = np.where(sups >= 2, s2_back - s2_req, 0)
-        due1 = cal.add(due0_day, cal.between(s1_req // DAY, s1_back // DAY)) * DAY + due0 % DAY
-        due2 = cal.add(due1 // DAY, cal.between(s2_req // DAY, s2_back // DAY)) * DAY + due0 % DAY
+        # the applicant's waiting time is not counted: the due date moves on by it (to working hours)
+        due1 = cal.snap(due0 + (s1_back - s1_req))
+        due2 = cal.snap(due1 + (s2_back - s2_req))
         end = cal.snap((base_end + d_s1 + d_s2).astype(np.int64))
         due_final = np.where(sups >= 2, due2, np.where(sups == 1, due1, due0))
         end = np.where(~late & (end > due_final), due_final - 60, end)
@@ -600,8 +598,12 @@ class Province:
         end_status = np.where(gone, 7, end_status)
         # fee requested then paid shortly before the end (some procedures)
         fee = (p_fee[proc] > 0) & (u[:, U["fee"]] < 0.3) & (end_status == 9)
-        fee_req = cal.snap(end - (u[:, U["fee_wait"]] * 2 * DAY).astype(np.int64))
-        fee_paid = fee_req + (600 + u[:, U["fee_wait"]] * 20 * 3600).astype(np.int64)
+        # paid online at any hour, between the last supplement back (or processing start) and the end
+        lo = np.maximum(start_proc, np.where(sups >= 2, s2_back, np.where(sups == 1, s1_back, 0)))
+        gap = np.maximum(end - lo, 120)
+        fee_req = lo + (0.2 + 0.5 * u[:, U["fee_wait"]]) * gap
+        fee_paid = (fee_req + (end - fee_req) * 0.6 * u[:, U["fee"]] / 0.3).astype(np.int64)
+        fee_req = fee_req.astype(np.int64)
         returned = (end_status == 9) & (u[:, U["ret"]] < 0.88)
         ret = cal.snap(end + (60 + u[:, U["ret_wait"]] ** 2 * 10 * DAY).astype(np.int64))
 
@@ -1018,7 +1020,7 @@ class Centres:
 
     def online(self, c: int, ts: int) -> bool:
         centre, d, hour = self.list[c], ts // DAY, ts % DAY // 3600
-        if centre.flaky and h(self.seed, c, d, "out") < 0.15:  # an outage of 1-6 hours that day
+        if centre.flaky and h(self.seed, c, d, "out") < 0.3:  # an outage of 1-6 hours that day
             a = FIRST_HOUR + int(h(self.seed, c, d, "from") * 10)
             if a <= hour < a + 1 + int(h(self.seed, c, d, "len") * 6):
                 return False

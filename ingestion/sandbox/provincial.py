@@ -60,7 +60,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -479,7 +479,7 @@ def make_server(
     dossiers_per_day: float = 2500,
     history_days: int = 90,
     start: date | None = None,
-    as_of: str | None = None,
+    as_of: str | datetime | None = None,
     client_id: str | None = None,
     client_secret: str | None = None,
     api_key: str | None = None,
@@ -494,15 +494,12 @@ def make_server(
         env_id, env_secret = credential(source)
         client_id = client_id if client_id is not None else env_id
         secret = secret if secret is not None else env_secret
+    clock = (pv.to_ts(as_of) if isinstance(as_of, datetime) else pv.parse_time(as_of)) if as_of else None
+    if start is None:  # the history ends at the clock (a fixed one, or today)
+        start = (date.fromordinal(clock // pv.DAY) if clock else date.today()) - timedelta(days=history_days)
     province = pv.Province(seed, dossiers_per_day, history_days, start)
-    state = State(
-        source,
-        province,
-        client_id=client_id,
-        secret=secret,
-        token_lifetime=token_lifetime,
-        as_of=pv.parse_time(as_of) if as_of else None,
-    )
+    state = State(source, province, client_id=client_id, secret=secret, token_lifetime=token_lifetime,
+                  as_of=clock)
     return ProvincialServer((host, port), state, Faults(rate=fault_rate), verbose)
 
 
@@ -542,7 +539,7 @@ def main(argv: list[str] | None = None) -> None:
         "--start",
         type=date.fromisoformat,
         default=None,
-        help="first day with dossiers (default: today - history days)",
+        help="first day with dossiers (default: the clock's day - history days)",
     )
     parser.add_argument("--as-of", default=None, help="fix the clock (ISO-8601); default: real time")
     parser.add_argument("--token-lifetime", type=int, default=300)
