@@ -150,7 +150,9 @@ def to_ts(value: datetime | date) -> int:
     if isinstance(value, datetime):
         if value.tzinfo is not None:
             value = value.astimezone(TZ).replace(tzinfo=None)
-        return value.toordinal() * DAY + value.hour * 3600 + value.minute * 60 + value.second
+        # whole seconds; a fraction rounds up (records at second t are before t.5 and not after it)
+        return value.toordinal() * DAY + value.hour * 3600 + value.minute * 60 + value.second + (
+            value.microsecond > 0)
     return value.toordinal() * DAY
 
 
