@@ -174,6 +174,8 @@ PAGE_SEQ = 1_000_000  # seq = page_no * PAGE_SEQ + position: record order withou
 
 def _stage_tables(conn: psycopg.Connection) -> None:
     """Session temp tables of a load, and view _chiso_load (seq, page_no, landing_file, c, r) over them."""
+    # JIT would compile the long check/typing expressions (seconds) to save less than it costs here
+    conn.execute("set jit = off")
     conn.execute("drop table if exists _chiso_items, _chiso_pages cascade")
     conn.execute("create temp table _chiso_items (seq bigint, page_no integer, landing_file text, c jsonb,"
                  " r jsonb)")
@@ -230,7 +232,8 @@ def _finish(conn: psycopg.Connection, target: Target, window: sql.Composable, re
     key_missing = sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(k)) for k in target.key)
     h = sql.SQL("jsonb_hash_extended(r, 0)") if target.repeats or target.conflict_key else sql.SQL("0")
     false = sql.SQL("false")
-    repeat = (sql.SQL("coalesce(reason is null and row_number() over (partition by {}, h order by seq) > 1,"
+    # identical content is the same record, rejected or not (a rejected one is quarantined once)
+    repeat = (sql.SQL("coalesce(h is not null and row_number() over (partition by {}, h order by seq) > 1,"
                       " false)").format(keys) if target.repeats else false)
     # Copies of one id in one page that differ: an older one is stale (the newest is kept, the stale copy
     # quarantined); copies at the same version cannot be told apart (all quarantined).
@@ -265,8 +268,11 @@ def _finish(conn: psycopg.Connection, target: Target, window: sql.Composable, re
         "    when not in_window then 'outside the load window' end as verdict"
         "   from (select seq, page_no, reason, {keys}, in_window, {repeat} as repeat, {stale} as stale,"
         "     {conflict} as conflict, {superseded} as superseded"
+        # offset 0 keeps each level a real subquery: flattened, the planner would copy the check
+        # expressions into every column that uses them (seconds of planning, and work per row)
         "    from (select l.seq, l.page_no, k.reason, t.*, {h} as h from _chiso_load l"
-        "     cross join lateral (select {reason} as reason) k cross join lateral (select {typed}) t) x"
+        "     cross join lateral (select {reason} as reason offset 0) k"
+        "     cross join lateral (select {typed} offset 0) t offset 0) x"
         "    cross join lateral (select coalesce(({window}), false) as in_window) wnd) y) z) f"
     ).format(key_missing=key_missing, keys=keys, repeat=repeat, stale=stale, conflict=conflict,
              superseded=superseded, h=h, reason=reason, typed=typed, window=window))

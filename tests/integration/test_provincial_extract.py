@@ -1,0 +1,254 @@
+"""S2-S4 end to end over real HTTP on 127.0.0.1: sandbox servers -> landing -> raw.* in the real PostgreSQL.
+
+Every assertion is on warehouse rows (raw, quarantine, audit, watermarks). The sandboxes run on a fixed
+clock, so the data of a window are the same on every read unless a test's fault changes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+
+import httpx
+import psycopg
+import pytest
+
+from ingestion import pg
+from ingestion.http import SourceError
+from ingestion.sandbox.provincial import serve_centres, serve_dossiers, serve_feedback
+from ingestion.sources import centres, dossiers, feedback, provincial
+
+AS_OF = datetime(2025, 6, 20, 12, 0, tzinfo=provincial.LOCAL_TZ)
+SCALE = {"dossiers_per_day": 120, "start": AS_OF.date() - timedelta(days=30), "as_of": AS_OF.isoformat()}
+FAST = {"backoff_base": 0.01, "backoff_max": 0.3, "timeout": 2.0}  # retries in tests wait little
+W1 = (AS_OF - timedelta(days=4), AS_OF - timedelta(days=2))
+W2 = (AS_OF - timedelta(days=2), AS_OF - timedelta(hours=1))
+SOURCES = ("dossiers", "feedback", "centres")
+TABLES = ("raw.dossiers", "raw.procedures", "raw.feedback", "raw.ratings", "raw.centre_snapshots",
+          "raw.centres", "raw.unit_crosswalk", "raw.units")
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[dict[str, str]]:
+    with serve_dossiers(**SCALE) as d, serve_feedback(**SCALE) as f, serve_centres(**SCALE) as c:
+        yield {"dossiers": d, "feedback": f, "centres": c}
+
+
+@pytest.fixture
+def s2(servers, warehouse, landing_dir) -> Iterator[str]:
+    """The S2 sandbox with no fault or shift left over, and a warehouse with no provincial rows."""
+    _clean()
+    httpx.post(f"{servers['dossiers']}/_sandbox/reset").raise_for_status()
+    yield servers["dossiers"]
+    httpx.post(f"{servers['dossiers']}/_sandbox/reset").raise_for_status()
+
+
+@pytest.fixture
+def faults(s2: str) -> Callable[[list[dict]], None]:
+    def queue(items: list[dict]) -> None:
+        httpx.post(f"{s2}/_sandbox/faults", json=items).raise_for_status()
+
+    return queue
+
+
+def _clean() -> None:
+    with pg.connect("loader") as conn:
+        for table in TABLES:
+            conn.execute(f"delete from {table}")
+        conn.execute("delete from quarantine.records where source = any(%s)", (list(SOURCES),))
+        conn.execute("delete from audit.watermarks where source = any(%s)", (list(SOURCES),))
+        conn.execute("delete from audit.extract_runs where source = any(%s)", (list(SOURCES),))
+
+
+def _extract(base_url: str, window: tuple[datetime, datetime] | None = None, **kw) -> dict:
+    start, end = window or (None, None)
+    options = {"page_size": 100, **FAST, **kw}
+    return dossiers.extract(start, end, base_url=base_url, run_label="pytest", **options)
+
+
+def _server_ids(base_url: str, window: tuple[datetime, datetime]) -> dict[str, str]:
+    """MaHoSo -> NgayCapNhat of every dossier the server holds in the window now (a plain fault-free read)."""
+    api = dossiers.client(base_url)
+    out, page = {}, 0
+    try:
+        while True:
+            data = api.get_json("/api/v1/dossiers", {"updatedFrom": window[0].isoformat(),
+                                                     "updatedTo": window[1].isoformat(),
+                                                     "page": page, "size": 1000}).data
+            out.update({r["MaHoSo"]: r["NgayCapNhat"] for r in data["content"]})
+            page += 1
+            if page >= data["totalPages"]:
+                return out
+    finally:
+        api.close()
+
+
+def _rows(sql: str, *params) -> list[tuple]:
+    with pg.connect("loader") as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def _raw_ids(window: tuple[datetime, datetime]) -> list[str]:
+    return [r[0] for r in _rows("select ma_ho_so from raw.dossiers where ngay_cap_nhat >= %s"
+                                " and ngay_cap_nhat < %s", *window)]
+
+
+def _quarantined(run_id: int) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, reason in _rows("select record_key, reason from quarantine.records where run_id = %s", run_id):
+        out.setdefault(reason, []).append(key)
+    return out
+
+
+def _snapshot(window: tuple[datetime, datetime]) -> list[tuple]:
+    """The window's raw rows minus what a re-run must change (run id, load time, landing file)."""
+    return _rows(
+        "select ma_ho_so, ngay_cap_nhat, ma_don_vi, ma_don_vi_nguon, trang_thai, ngay_tiep_nhan,"
+        " ngay_hen_tra,"
+        " applicant_hash, chu_ho_so, record::text, page_no from raw.dossiers"
+        " where ngay_cap_nhat >= %s and ngay_cap_nhat < %s order by 1, 2", *window)
+
+
+def _audit(run_id: int) -> tuple:
+    return _rows("select status, pages, records_received, records_loaded, records_quarantined, bytes,"
+                 " checksum, window_start, window_end, error from audit.extract_runs where run_id = %s",
+                 run_id)[0]
+
+
+def _watermark(entity: str = "dossiers") -> datetime | None:
+    return provincial.watermark("dossiers", entity)
+
+
+def _assert_exactly_once(base_url: str, summary: dict, window: tuple[datetime, datetime]) -> None:
+    """Every dossier the server holds in the window is in raw once (its newest version) or quarantined."""
+    run = summary["runs"]["dossiers"]
+    server = _server_ids(base_url, window)
+    raw = _raw_ids(window)
+    quarantined = _quarantined(run["run_id"])
+    stale = quarantined.pop("stale copy of an id in the same page (the newest is kept)", [])
+    rejected = [k for keys in quarantined.values() for k in keys]
+    assert len(raw) == len(set(raw)), "a dossier loaded twice"
+    assert set(raw).isdisjoint(rejected)
+    assert set(raw) | set(rejected) == set(server)
+    assert set(stale) <= set(raw)
+    newest = dict(_rows("select ma_ho_so, to_char(ngay_cap_nhat at time zone 'Asia/Ho_Chi_Minh',"
+                        " 'YYYYMMDDHH24MISS') from raw.dossiers where ma_ho_so = any(%s)", list(server)))
+    assert all(newest[k] == v for k, v in server.items() if k in newest)
+    audit = _audit(run["run_id"])
+    assert audit[0] == "success" and audit[2] == audit[3] + audit[4] == len(server) + len(stale)
+
+
+def test_dossiers_window(s2) -> None:
+    summary = _extract(s2, W1)
+    _assert_exactly_once(s2, summary, W1)
+    runs = summary["runs"]
+    assert runs["units"]["loaded"] == 119 and runs["procedures"]["loaded"] > 1000
+    reasons = _quarantined(runs["dossiers"]["run_id"])
+    assert set(reasons) <= {"due date before the received date", "status out of range (TrangThaiHoSo 1-10)",
+                            "unknown unit (not in /units nor the pre-merger crosswalk)"}
+    assert _watermark() == W1[1]  # the first window of an entity sets it
+    checks = _rows(
+        "select count(*) filter (where record ?| array['ChuHoSo', 'MaDoiTuong', 'SoDienThoai', 'Email']),"
+        " count(*) filter (where ma_doi_tuong is not null and applicant_hash is distinct from"
+        "  encode(sha256(convert_to(%s || ma_doi_tuong, 'UTF8')), 'hex')),"
+        " count(*) filter (where record::text <> normalize(record::text, nfc)),"
+        " count(*) filter (where ma_don_vi not in (select ma_don_vi from raw.units)),"
+        " count(*) filter (where ma_don_vi_nguon <> ma_don_vi),"
+        " count(*) filter (where record->>'NgayTra' = '' and ngay_tra is not null)"
+        " from raw.dossiers", provincial_salt())[0]
+    assert checks[:4] == (0, 0, 0, 0) and checks[5] == 0
+    assert checks[4] > 0  # pre-merger codes and names were mapped to today's units
+
+
+def provincial_salt() -> str:
+    from ingestion.config import credentials
+
+    return credentials()["pii_salt"]
+
+
+def test_personal_data_is_loader_only(s2) -> None:
+    _extract(s2, W1)
+    with pg.connect("transform") as conn:
+        assert conn.execute("select count(*), count(applicant_hash), count(record) from raw.dossiers"
+                            " where ma_ho_so is not null").fetchone()[0] > 0
+        for column in ("chu_ho_so", "ma_doi_tuong", "so_dien_thoai", "email"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
+                conn.execute(f"select {column} from raw.dossiers limit 1")
+            conn.rollback()
+        assert conn.execute("select count(*) from quarantine.records where source = 'dossiers'"
+                            " and record ?| array['ChuHoSo', 'MaDoiTuong', 'SoDienThoai', 'Email']"
+                            ).fetchone()[0] == 0
+
+
+def test_rerun_and_backfill_are_identical_and_keep_the_watermark(s2) -> None:
+    first = _extract(s2, W1)
+    before, audit_before = _snapshot(W1), _audit(first["runs"]["dossiers"]["run_id"])
+    incremental = _extract(s2, W2)
+    assert _watermark() == W2[1]
+    again = _extract(s2, W1)  # a back-fill of the past window
+    assert _snapshot(W1) == before
+    assert _audit(again["runs"]["dossiers"]["run_id"]) == audit_before
+    assert _watermark() == W2[1]  # never moved back
+    assert incremental["runs"]["dossiers"]["loaded"] > 0
+    # no start: from the watermark less the overlap to now
+    third = dossiers.extract(None, AS_OF, base_url=s2, run_label="pytest", page_size=100, **FAST)
+    assert third["runs"]["dossiers"]["window_start"] == (W2[1] - provincial.OVERLAP).isoformat()
+    assert _watermark() == AS_OF
+
+
+def test_faults_every_record_once(s2, faults) -> None:
+    faults([
+        {"expire_tokens": True, "skip": 1},  # the token dies in the middle of the run
+        {"status": 429, "retry_after": 0.2, "path": "/api/v1/dossiers", "skip": 1},
+        {"status": 503, "path": "/api/v1/dossiers"}, {"status": 503, "path": "/api/v1/dossiers"},
+        {"status": 503, "path": "/api/v1/dossiers"},
+        {"delay": 3, "path": "/api/v1/dossiers"},  # longer than the client's timeout
+        {"truncate": True, "path": "/api/v1/dossiers"},
+        {"shift": True, "path": "/api/v1/dossiers", "skip": 2},  # a record moves, another arrives
+        {"duplicate_conflict": True, "path": "/api/v1/dossiers", "skip": 3},
+        {"envelope_error": True, "path": "/api/v1/dossiers", "skip": 4},  # retried once: passes
+    ])
+    # the 429, 503s, timeout and truncation may all hit one request
+    summary = _extract(s2, W1, max_tries=8, page_size=40)
+    stats = httpx.get(f"{s2}/_sandbox/stats").json()
+    assert stats["queued"] == 0 and stats["moved"] and stats["arrived"] and stats["tokens"] >= 2
+    _assert_exactly_once(s2, summary, W1)
+    raw = set(_raw_ids(W1))
+    assert set(stats["moved"]) | set(stats["arrived"]) <= raw
+    stale = _quarantined(summary["runs"]["dossiers"]["run_id"]).get(
+        "stale copy of an id in the same page (the newest is kept)")
+    assert stale and len(stale) == 1
+    assert summary["runs"]["dossiers"]["superseded"] >= 1  # the moved record's older version, seen first
+    assert _watermark() == W1[1]
+
+
+def test_failure_is_loud_and_leaves_everything(s2, faults) -> None:
+    _extract(s2, W1)
+    before, mark = _snapshot(W1), _watermark()
+    # the second dossier page fails for good (skips count on the first queued fault only)
+    burst = {"status": 503, "path": "/api/v1/dossiers"}
+    faults([{**burst, "skip": 1}] + [burst] * 9)
+    with pytest.raises(SourceError, match="HTTP 503"):
+        _extract(s2, (W1[0], W2[1]), max_tries=3)
+    assert _snapshot(W1) == before and _watermark() == mark
+    status, error = _rows("select status, error from audit.extract_runs where source = 'dossiers'"
+                          " and entity = 'dossiers' order by run_id desc limit 1")[0]
+    assert status == "failed" and "503" in error
+    assert _rows("select count(*) from raw.dossiers where ngay_cap_nhat >= %s", W1[1])[0][0] == 0
+
+
+def test_feedback_and_centres(servers, s2) -> None:
+    _extract(s2, W1)  # units and their crosswalk first
+    fb = feedback.extract(*W1, base_url=servers["feedback"], run_label="pytest", page_size=200, **FAST)
+    ce = centres.extract(*W1, base_url=servers["centres"], run_label="pytest", page_size=500, **FAST)
+    for summary in (fb, ce):
+        for run in summary["runs"].values():
+            audit = _audit(run["run_id"])
+            assert audit[0] == "success" and audit[2] == audit[3] + audit[4] and audit[3] > 0
+    assert provincial.watermark("feedback", "ratings") == W1[1]
+    assert provincial.watermark("centres", "snapshots") == W1[1]
+    counts = _rows("select count(*), count(distinct (ma_trung_tam, thoi_diem)), min(thoi_diem) >= %s,"
+                   " max(thoi_diem) < %s from raw.centre_snapshots", *W1)[0]
+    assert counts[0] == counts[1] and counts[2] and counts[3]
+    again = centres.extract(*W1, base_url=servers["centres"], run_label="pytest", page_size=500, **FAST)
+    assert again["runs"]["snapshots"]["loaded"] == ce["runs"]["snapshots"]["loaded"]
