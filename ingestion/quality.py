@@ -34,6 +34,7 @@ BATCH = "whole_table"
 GROUP_MAX = {"ckmb": 18, "tdgq": 20, "clgq": 12, "tttt": 10, "mdhl": 18, "mdsh": 22}
 GROUP_CODES = ["CKMB", "TDGQ", "CLGQ", "TTTT", "MDHL", "MDSH"]
 PROVINCES = 34
+PERSONAL_FIELDS = ("ChuHoSo", "MaDoiTuong", "SoDienThoai", "Email")  # S2: split off at load, loader-only
 SAMPLE = 5  # unexpected values kept per failed expectation in audit
 
 
@@ -43,11 +44,25 @@ class Suite:
     layer: str  # 'raw' | 'mart'
     table: str
     source: str  # the pipeline that fills it: a DAG gates only its own tables
+    columns: tuple[str, ...] = ()  # validate only these columns (a query asset), not `select *`
 
 
+# raw.dossiers without its personal columns, which the gate's role (transform) may not read
+DOSSIER_COLUMNS = (
+    "ma_ho_so", "ngay_cap_nhat", "ma_tthc", "ma_linh_vuc", "ma_don_vi", "ma_don_vi_nguon", "kenh_thuc_hien",
+    "loai_doi_tuong", "trang_thai", "ngay_nop_ho_so", "ngay_tiep_nhan", "ngay_hen_tra", "ngay_ket_thuc_xu_ly",
+    "ngay_tra", "duoc_thanh_toan_truc_tuyen", "applicant_hash", "record", "run_id", "landing_file", "page_no",
+    "loaded_at")
 SUITES = (
     Suite("raw.dvcqg_service_results", "raw", "dvcqg_service_results", "dvcqg"),
     Suite("raw.dvcqg_group_details", "raw", "dvcqg_group_details", "dvcqg"),
+    Suite("raw.units", "raw", "units", "dossiers"),
+    Suite("raw.procedures", "raw", "procedures", "dossiers"),
+    Suite("raw.dossiers", "raw", "dossiers", "dossiers", DOSSIER_COLUMNS),
+    Suite("raw.feedback", "raw", "feedback", "feedback"),
+    Suite("raw.ratings", "raw", "ratings", "feedback"),
+    Suite("raw.centres", "raw", "centres", "centres"),
+    Suite("raw.centre_snapshots", "raw", "centre_snapshots", "centres"),
     Suite("marts.mart_province_ranking", "mart", "mart_province_ranking", "dvcqg"),
     Suite("marts.mart_unit_official_scores", "mart", "mart_unit_official_scores", "dvcqg"),
 )
@@ -96,6 +111,12 @@ def _rank_check(keys: str, partition: str, rank: str, where: str = "") -> str:
             f" where {rank} is distinct from expected_rank")
 
 
+def _unit_known(keys: str) -> object:
+    """The record's (current) unit is in the unit list S2 gave last."""
+    return _rows("ma_don_vi in raw.units", f"select {keys}, ma_don_vi from {{batch}}"
+                 " where ma_don_vi not in (select u.ma_don_vi from raw.units as u)")
+
+
 def _expectations(suite: str) -> list:
     """The suite's expectations; every suite also expects a non-empty table (an empty one proves nothing)."""
     import great_expectations.expectations as gxe
@@ -124,6 +145,8 @@ def _rules(gxe, suite: str) -> list:
                   "select endpoint, group_code, period_type, period_start, department_id, score, max_score"
                   " from {batch} where score > max_score"),
         ]
+    if suite in PROVINCIAL_RULES:
+        return PROVINCIAL_RULES[suite](gxe, not_null)
     if suite == "marts.mart_province_ranking":
         keys = ["period_type", "period_start", "department_code"]
         return [
@@ -150,6 +173,113 @@ def _rules(gxe, suite: str) -> list:
                               "where total_score is not null")),
         ]
     raise KeyError(suite)
+
+
+# S2-S4 raw tables. The GX connection is the transform role's: it cannot read raw.dossiers' personal columns.
+
+
+def _units(gxe, not_null) -> list:
+    return [
+        *not_null("ma_don_vi", "ten_don_vi", "cap_don_vi"),
+        gxe.ExpectColumnValuesToBeUnique(column="ma_don_vi"),
+        gxe.ExpectColumnValuesToMatchRegex(column="ma_don_vi", regex=r"^H\d{2}(\.\d+)?$"),
+        gxe.ExpectColumnValuesToBeInSet(column="cap_don_vi", value_set=["TINH", "SO_NGANH", "XA"]),
+        gxe.ExpectColumnValuesToMatchRegex(column="ma_hanh_chinh", regex=r"^\d{5}$"),
+        _rows("ma_don_vi_cha in raw.units", "select ma_don_vi, ma_don_vi_cha from {batch}"
+              " where ma_don_vi_cha not in (select u.ma_don_vi from raw.units as u)"),
+    ]
+
+
+def _procedures(gxe, not_null) -> list:
+    return [
+        *not_null("ma_tthc"),
+        gxe.ExpectColumnValuesToBeUnique(column="ma_tthc"),
+        gxe.ExpectColumnValuesToBeInSet(column="cap_thuc_hien", value_set=["TINH", "XA"]),
+        gxe.ExpectColumnValuesToBeInSet(column="muc_do_dvc", value_set=["TOAN_TRINH", "MOT_PHAN", "KHONG"]),
+        gxe.ExpectColumnValuesToBeInSet(column="trang_thai", value_set=["HIEU_LUC", "BAI_BO"]),
+        gxe.ExpectColumnValuesToBeBetween(column="thoi_han_giai_quyet_ngay", min_value=0),
+    ]
+
+
+def _dossiers(gxe, not_null) -> list:
+    keys = "ma_ho_so, ngay_cap_nhat"
+    personal = ", ".join(f"'{f}'" for f in PERSONAL_FIELDS)
+    return [
+        *not_null("ma_ho_so", "ngay_cap_nhat", "ma_don_vi", "trang_thai", "record"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["ma_ho_so", "ngay_cap_nhat"]),
+        gxe.ExpectColumnValuesToBeBetween(column="trang_thai", min_value=1, max_value=10),
+        gxe.ExpectColumnValuesToBeInSet(column="kenh_thuc_hien", value_set=[1, 2, 3]),
+        gxe.ExpectColumnValuesToBeInSet(column="loai_doi_tuong", value_set=[1, 2]),
+        gxe.ExpectColumnValuesToBeInSet(column="duoc_thanh_toan_truc_tuyen", value_set=[0, 1, 2]),
+        gxe.ExpectColumnValuesToMatchRegex(column="applicant_hash", regex=r"^[0-9a-f]{64}$"),
+        _rows("ngay_hen_tra not before ngay_tiep_nhan",
+              f"select {keys}, ngay_tiep_nhan, ngay_hen_tra from {{batch}}"
+              " where ngay_hen_tra < ngay_tiep_nhan"),
+        _unit_known(keys),
+        _rows("record holds no personal field",
+              f"select {keys} from {{batch}} where jsonb_exists_any(record, array[{personal}])"),
+    ]
+
+
+def _feedback(gxe, not_null) -> list:
+    keys = "ma_pakn, ngay_cap_nhat"
+    return [
+        *not_null("ma_pakn", "ngay_cap_nhat", "ma_don_vi", "trang_thai"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["ma_pakn", "ngay_cap_nhat"]),
+        gxe.ExpectColumnValuesToBeInSet(column="trang_thai",
+                                        value_set=["MOI", "DANG_XU_LY", "DA_XU_LY", "TU_CHOI"]),
+        gxe.ExpectColumnValuesToBeInSet(column="phan_loai", value_set=["TTHC", "CBCC", "KHAC"]),
+        gxe.ExpectColumnValuesToBeBetween(column="so_luot_thich", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="so_luot_khong_thich", min_value=0),
+        _rows("han_xu_ly not before ngay_tiep_nhan",
+              f"select {keys}, ngay_tiep_nhan, han_xu_ly from {{batch}} where han_xu_ly < ngay_tiep_nhan"),
+        _unit_known(keys),
+    ]
+
+
+def _ratings(gxe, not_null) -> list:
+    return [
+        *not_null("ma_danh_gia", "ngay_cap_nhat", "ma_don_vi", "muc_do"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["ma_danh_gia", "ngay_cap_nhat"]),
+        gxe.ExpectColumnValuesToBeInSet(column="muc_do", value_set=[1, 2, 3]),
+        _unit_known("ma_danh_gia, ngay_cap_nhat"),
+    ]
+
+
+def _centres(gxe, not_null) -> list:
+    return [
+        *not_null("ma_trung_tam", "ma_don_vi"),
+        gxe.ExpectColumnValuesToBeUnique(column="ma_trung_tam"),
+        gxe.ExpectColumnValuesToBeBetween(column="so_camera", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="so_quay", min_value=0),
+        _unit_known("ma_trung_tam"),
+    ]
+
+
+def _snapshots(gxe, not_null) -> list:
+    keys = "s.ma_trung_tam, s.thoi_diem"
+    return [
+        *not_null("ma_trung_tam", "thoi_diem"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["ma_trung_tam", "thoi_diem"]),
+        *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0)
+          for c in ("so_phieu_cap", "thoi_gian_cho_tb", "thoi_gian_cho_max")),
+        _rows("thoi_diem within its extract window",
+              f"select {keys}, r.window_start, r.window_end from {{batch}} as s"
+              " join audit.extract_runs as r on r.run_id = s.run_id"
+              " where not (s.thoi_diem >= r.window_start and s.thoi_diem < r.window_end)"),
+        _rows("camera_truc_tuyen within 0..so_camera and quay_hoat_dong within 0..so_quay (raw.centres)",
+              f"select {keys}, s.camera_truc_tuyen, c.so_camera, s.quay_hoat_dong, c.so_quay"
+              " from {batch} as s"
+              " left join raw.centres as c on c.ma_trung_tam = s.ma_trung_tam"
+              " where c.ma_trung_tam is null or s.camera_truc_tuyen not between 0 and c.so_camera"
+              " or s.quay_hoat_dong not between 0 and c.so_quay"),
+    ]
+
+
+PROVINCIAL_RULES = {
+    "raw.units": _units, "raw.procedures": _procedures, "raw.dossiers": _dossiers, "raw.feedback": _feedback,
+    "raw.ratings": _ratings, "raw.centres": _centres, "raw.centre_snapshots": _snapshots,
+}
 
 
 # --- the context ------------------------------------------------------------------------------------
@@ -187,12 +317,17 @@ def _suffix(layer: str, schema: str) -> str:
     return "" if schema == _default_schema(layer) else f"@{schema}"
 
 
-def _batch_definition(ctx, schema: str, table: str):
+def _batch_definition(ctx, schema: str, suite: Suite):
     datasource = ctx.data_sources.get(DATASOURCE)
-    name = f"{schema}.{table}"
-    if name in datasource.get_asset_names():
-        asset = datasource.get_asset(name)
-    else:
+    name, table = f"{schema}.{suite.table}", suite.table
+    query = f"select {', '.join(suite.columns)} from {schema}.{table}" if suite.columns else None
+    asset = datasource.get_asset(name) if name in datasource.get_asset_names() else None
+    if asset is not None and getattr(asset, "query", None) != query:  # the code changed what it validates
+        datasource.delete_asset(name)
+        asset = None
+    if asset is None and query:
+        asset = datasource.add_query_asset(name, query=query)
+    elif asset is None:
         with warnings.catch_warnings():  # GX 1.14+ wants a schema per datasource; Postgres has no such option
             warnings.simplefilter("ignore", DeprecationWarning)
             asset = datasource.add_table_asset(name, table_name=table, schema_name=schema)
@@ -229,7 +364,7 @@ def _build_suites(layer: str, schema: str | None = None, tables: list[str] | Non
         gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=suite.name,
                                                                 expectations=_expectations(suite.name)))
         definitions.append(_upsert(ctx.validation_definitions, gx.ValidationDefinition(
-            name=suite.name + _suffix(layer, schema), data=_batch_definition(ctx, schema, suite.table),
+            name=suite.name + _suffix(layer, schema), data=_batch_definition(ctx, schema, suite),
             suite=gx_suite), "validation_definitions"))
     return definitions
 

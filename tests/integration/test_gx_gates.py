@@ -88,7 +88,7 @@ def _audit(pipeline_run: str) -> dict[str, tuple]:
 
 
 def test_raw_gate_passes_and_is_audited(raw_rows, pipeline_run):
-    result = quality.run_gate("raw", pipeline_run)
+    result = quality.run_gate("raw", pipeline_run, sources=("dvcqg",))
     assert result.success
     audit = _audit(pipeline_run)
     assert set(audit) == {"raw.dvcqg_service_results", "raw.dvcqg_group_details"}
@@ -108,7 +108,7 @@ def test_raw_gate_fails_on_a_corrupt_row(raw_rows, pipeline_run, corruption, exp
     with pg.connect("loader") as conn:
         conn.execute(corruption, (raw_rows,))
     with pytest.raises(quality.GateFailed) as failed:
-        quality.run_gate("raw", pipeline_run, build_docs=False)
+        quality.run_gate("raw", pipeline_run, build_docs=False, sources=("dvcqg",))
     message = str(failed.value)
     assert "\n" not in message and "raw.dvcqg_service_results" in message and expectation in message
     assert "raw.dvcqg_group_details" not in message
