@@ -748,13 +748,14 @@ class Province:
         if fee and online and u[U["pay"]] < 0.75:
             pay = 1 if u[U["pay"]] < 0.35 else 2
         results = None
+        mhs = self.ma_ho_so(int(lv.unit[r]), day, num)
         if status in (9, 10) or (status == 0 and ev[END] >= 0):
             electronic = u[U["e_result"]] < (0.85 if online else 0.45)
-            link = f"https://dichvucong.daklak.gov.vn/files/{self.ma_ho_so(int(lv.unit[r]), day, num)}/kq.pdf"
+            link = f"https://igate.sandbox.invalid/files/{mhs}/ket-qua.pdf"  # synthetic, not a real host
             results = [{"TenGiayTo": f"{_RESULT[int(u[U['result']] * 6)]} - {proc.name}",
                         "DuongDanTepTinKetQua": link if electronic else None}]
         rec = {
-            "MaHoSo": self.ma_ho_so(int(lv.unit[r]), day, num),
+            "MaHoSo": mhs,
             "MaTTHC": proc.code if u[U["kind"]] < 0.7 else f"{proc.code}.000.00.00.{HOME}",
             "TenTTHC": proc.name, "MaLinhVuc": proc.field_code, "TenLinhVuc": proc.field_name,
             "MaDonVi": ma_don_vi, "DonViXuLy": don_vi,

@@ -148,20 +148,27 @@ class State:
         with self.lock:
             self.tokens.clear()
 
-    def index(self, entity: str, first: int, end: int, at: int) -> Any:
+    def index(self, entity: str, first: int, end: int, at: int) -> np.ndarray:
+        """The window's sorted (time, ...) index. A window that starts later than a cached one with the same
+        end is a suffix of it, so keyset paging (updatedFrom = the newest time seen) costs no new scan."""
         key = (entity, first, end, at, self.version)
         with self.lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-            if entity == "dossiers":
-                idx = self.province.window_index(first, end, at, self.moved)
-            elif entity == "feedback":
-                idx = self.feedback.feedback_index(first, end, at)
-            elif entity == "ratings":
-                idx = self.feedback.ratings_index(first, end, at)
+            for (e, f0, end0, at0, v0), cached in self._cache.items():
+                if (e, end0, at0, v0) == (entity, end, at, self.version) and f0 <= first:
+                    idx = cached[np.searchsorted(cached[:, 0], first, side="left"):]
+                    break
             else:
-                idx = self.centres.index(first, end, at)
+                if entity == "dossiers":
+                    idx = self.province.window_index(first, end, at, self.moved)
+                elif entity == "feedback":
+                    idx = self.feedback.feedback_index(first, end, at)
+                elif entity == "ratings":
+                    idx = self.feedback.ratings_index(first, end, at)
+                else:
+                    idx = np.array(self.centres.index(first, end, at), dtype=np.int64).reshape(-1, 2)
             self._cache[key] = idx
             while len(self._cache) > 8:
                 self._cache.popitem(last=False)
@@ -443,7 +450,7 @@ def _snapshots(state: State, query: dict[str, list[str]], fault: dict[str, Any])
     first, end = _window(query, "from", "to")
     page, size = _page_args(query)
     idx = state.index("snapshots", first, end, state.now())
-    rows = [state.centres.snapshot(ts, c) for ts, c in idx[page * size : (page + 1) * size]]
+    rows = [state.centres.snapshot(ts, c) for ts, c in idx[page * size : (page + 1) * size].tolist()]
     return envelope(rows, page, size, len(idx))
 
 
