@@ -8,8 +8,9 @@ grant_type=client_credentials, client_id, client_secret; HTTP Basic also accepte
 `{"access_token", "token_type": "Bearer", "expires_in"}`; the API wants `Authorization: Bearer <token>`,
 an unknown or expired token gets 401. Lists answer `{"content", "number", "size", "totalElements",
 "totalPages"}` (0-based `page`, `size` 1..1000, default page 0 and size 1000).
-- S2: `/api/v1/dossiers?updatedFrom=&updatedTo=&page=&size=` (ISO-8601 times; from inclusive, to
-  exclusive; ordered by NgayCapNhat then MaHoSo), `/api/v1/procedures`, `/api/v1/units`.
+- S2: `/api/v1/dossiers?updatedFrom=&updatedTo=&page=&size=` (from inclusive, to exclusive; ordered by
+  NgayCapNhat then MaHoSo), `/api/v1/procedures`, `/api/v1/units`. Times: ISO-8601 with an offset or Z,
+  naive (local time) or a bare date; a fraction of a second rounds up to the next whole second.
 - S3: `/api/v1/feedback` and `/api/v1/ratings` with the same parameters (ordered by NgayCapNhat then
   MaPAKN / MaDanhGia).
 - S4: header `X-Api-Key` (missing: 401, wrong: 403 with a JSON body); `/api/v1/centres`,
@@ -28,14 +29,14 @@ request outside /_sandbox/, the token endpoint included. Provincial ones (aimed 
 "path" is given):
   {"envelope_error": true}      HTTP 200 with a Spring-style error body and no "content"
   {"expire_tokens": true}       every token issued so far expires now (this request gets 401)
-  {"shift": true|"move"|"arrive"}  before this page is answered the list changes: "move": the window's
-                                first record (on page 0) gets a newer NgayCapNhat, one second after the
-                                window's last record (still inside the window, not after the clock), so
-                                it moves to the last page and every record between shifts one place
-                                back; "arrive": a new record arrives with that same time (totalElements
-                                grows by one); true: both. The change stays (later reads see it).
+  {"shift": true|"move"|"arrive"}  S2 dossiers: before this page is answered the list changes. "move":
+                                the window's first record (page 0) gets a newer NgayCapNhat, one second
+                                after the window's last record (still inside the window, not after the
+                                clock), so it moves to the last page and every record between shifts
+                                one place back; "arrive": a new record arrives with that same time
+                                (totalElements grows by one); true: both. The change stays.
   {"duplicate_conflict": true}  this page carries one record twice: before the original, a stale copy
-                                (NgayCapNhat one second older, an older TrangThaiHoSo / TrangThai /
+                                (NgayCapNhat one second older, an earlier TrangThaiHoSo / TrangThai /
                                 MucDo); the page has size + 1 items. Keep the newest NgayCapNhat.
 `GET /_sandbox/stats` adds `moved` and `arrived` (ids changed by shift faults) and `tokens` (issued).
 `POST /_sandbox/reset` clears queued faults and the shift changes.
