@@ -42,6 +42,9 @@ stop:
 status: install
 	@$(CHISO) status
 
+bench: install
+	@$(PY) -m bench.bench_dossiers
+
 manifest: install
 	@$(PY) -c "from ingestion.transform import compile_manifest; compile_manifest()"
 

@@ -3,16 +3,15 @@
 -- Idempotent; runs on every `chiso up` after warehouse.sql.
 set role chiso_loader;
 
--- 'yyyyMMddHHmmss' local time (Asia/Ho_Chi_Minh) -> timestamptz; null for empty or impossible values
--- (never an error: a bad date quarantines its record, it does not stop the load). Plain SQL so it inlines.
+-- 'yyyyMMddHHmmss' local time (Asia/Ho_Chi_Minh, UTC+7 with no DST) -> timestamptz; null for empty or
+-- impossible values (never an error: a bad date quarantines its record, it does not stop the load).
+-- Plain SQL so it inlines; the regex checks every field but the day's upper bound, checked only past 28.
 create or replace function raw.local_ts(v text) returns timestamptz
 language sql stable parallel safe as $$
-    select case when v ~ '^(19|20)\d{2}(0[1-9]|1[0-2])\d{2}([01]\d|2[0-3])[0-5]\d[0-5]\d$' then
-        case when substr(v, 7, 2)::int between 1 and extract(day from make_date(substr(v, 1, 4)::int,
-                  substr(v, 5, 2)::int, 1) + interval '1 month - 1 day')
-             then make_timestamptz(substr(v, 1, 4)::int, substr(v, 5, 2)::int, substr(v, 7, 2)::int,
-                  substr(v, 9, 2)::int, substr(v, 11, 2)::int, substr(v, 13, 2)::int, 'Asia/Ho_Chi_Minh')
-        end
+    select case when v ~ '^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])([01]\d|2[0-3])[0-5]\d[0-5]\d$'
+                 and (substr(v, 7, 2) <= '28' or substr(v, 7, 2)::int <= extract(day from make_date(
+                      substr(v, 1, 4)::int, substr(v, 5, 2)::int, 1) + interval '1 month - 1 day'))
+        then (substr(v, 1, 8) || 'T' || substr(v, 9, 6) || '+07')::timestamptz
     end
 $$;
 

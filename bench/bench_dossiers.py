@@ -1,0 +1,152 @@
+"""Benchmark: S2 dossiers end to end (sandbox over HTTP -> landing -> raw.dossiers), and the load stage
+against PostgreSQL COPY of the same rows.
+
+    .venv/bin/python -m bench.bench_dossiers [--per-day 60000 --days 20 --page-size 1000]
+
+The sandbox runs as its own process (its JSON work does not share our interpreter). Figures:
+- end to end: dossiers/s of `dossiers.extract` over the window (HTTP, landing, load, audit);
+- load stage: the same landed pages loaded again through `ingestion.load.run_load` (no HTTP);
+- baseline: COPY into a table shaped like raw.dossiers from a local file of those rows (typed columns
+  and record), the fastest way PostgreSQL takes them in; ratio = load stage rate / COPY rate;
+- peak memory (ru_maxrss) of this process, the extractor, at the end of the extract.
+Results go to <home>/bench/dossiers-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+os.environ.setdefault("CHISO_HOME_DIR", str(Path(__file__).resolve().parent.parent / ".chiso" / "bench"))
+
+from ingestion import landing, pg  # noqa: E402
+from ingestion.config import settings  # noqa: E402
+from ingestion.load import SourcePage, run_load  # noqa: E402
+from ingestion.sources import dossiers, provincial  # noqa: E402
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _sandbox(port: int, per_day: int, start: str, as_of: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "ingestion.sandbox.provincial", "--source", "dossiers",
+                             "--port", str(port), "--dossiers-per-day", str(per_day), "--start", start,
+                             "--as-of", as_of], stdout=subprocess.DEVNULL)
+    for _ in range(300):
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/_sandbox/clock", timeout=1)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the dossiers sandbox did not start")
+
+
+def _copy_baseline(window: tuple[datetime, datetime]) -> tuple[int, float]:
+    """Rows of the window to a local file (text COPY format), then COPY them into a like-shaped table."""
+    cols = [c for c in dossiers.DOSSIERS.columns] + ["record", "run_id", "landing_file", "page_no"]
+    collist = ", ".join(cols)
+    with tempfile.NamedTemporaryFile(suffix=".copy", delete=False) as fh, pg.connect("loader") as conn:
+        with conn.cursor().copy(f"copy (select {collist} from raw.dossiers where ngay_cap_nhat >= %s"
+                                " and ngay_cap_nhat < %s) to stdout", window) as cp:
+            for chunk in cp:
+                fh.write(chunk)
+        path = fh.name
+    try:
+        with pg.connect("loader") as conn:
+            conn.execute("drop table if exists raw.bench_copy")
+            conn.execute("create table raw.bench_copy (like raw.dossiers including all)")
+            conn.commit()
+            started = time.perf_counter()
+            with conn.cursor().copy(f"copy raw.bench_copy ({collist}) from stdin") as cp:
+                with open(path, "rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        cp.write(chunk)
+            conn.commit()
+            seconds = time.perf_counter() - started
+            rows = conn.execute("select count(*) from raw.bench_copy").fetchone()[0]
+            conn.execute("drop table raw.bench_copy")
+    finally:
+        os.unlink(path)
+    return rows, seconds
+
+
+def _reload(run_id: int, window: tuple[datetime, datetime]) -> tuple[int, float]:
+    """The load stage alone: the run's landed pages through run_load again (same target and window)."""
+    folder = landing.run_dir(dossiers.SOURCE, "dossiers", run_id)
+    files = sorted(folder.glob("page-*.json.gz"))
+    pages = (SourcePage(landing.read_page(f), content_key="content") for f in files)
+    started = time.perf_counter()
+    result = run_load(source=dossiers.SOURCE, entity="dossiers-bench-reload", target=dossiers.DOSSIERS,
+                      pages=pages, window=dossiers.DOSSIERS_ENTITY.window(*window), window_start=window[0],
+                      window_end=window[1], session={"chiso.pii_salt": "bench"})
+    return result.records_loaded, time.perf_counter() - started
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--per-day", type=int, default=60000, help="sandbox dossiers per calendar day")
+    parser.add_argument("--days", type=int, default=20, help="window length in days")
+    parser.add_argument("--page-size", type=int, default=1000)
+    args = parser.parse_args(argv)
+
+    pg.start_private()
+    pg.bootstrap()
+    as_of = datetime(2026, 3, 1, 0, 0, tzinfo=provincial.LOCAL_TZ)
+    window = (as_of - timedelta(days=args.days), as_of)
+    port = _free_port()
+    proc = _sandbox(port, args.per_day, (as_of - timedelta(days=args.days + 40)).date().isoformat(),
+                    as_of.isoformat())
+    try:
+        started = time.perf_counter()
+        summary = dossiers.extract(*window, base_url=f"http://127.0.0.1:{port}", page_size=args.page_size,
+                                   run_label="bench")
+        seconds = time.perf_counter() - started
+        peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the extractor's, in MB
+    finally:
+        proc.terminate()
+        proc.wait()
+    run = summary["runs"]["dossiers"]
+    loaded, load_seconds = _reload(run["run_id"], window)
+    copy_rows, copy_seconds = _copy_baseline(window)
+    results = {
+        "at": datetime.now(provincial.LOCAL_TZ).isoformat(), "window": [w.isoformat() for w in window],
+        "page_size": args.page_size, "pages": run["pages"], "received": run["received"],
+        "loaded": run["loaded"], "quarantined": run["quarantined"], "repeats": run["repeats"],
+        "end_to_end_seconds": round(seconds, 2), "end_to_end_per_s": round(run["received"] / seconds),
+        "load_stage_rows": loaded, "load_stage_seconds": round(load_seconds, 2),
+        "load_stage_per_s": round(loaded / load_seconds),
+        "copy_rows": copy_rows, "copy_seconds": round(copy_seconds, 2),
+        "copy_per_s": round(copy_rows / copy_seconds),
+        "load_vs_copy": round((loaded / load_seconds) / (copy_rows / copy_seconds), 2),
+        "peak_rss_mb": round(peak_rss),
+    }
+    print(f"{'measure':<34}{'value':>14}")
+    for key in ("received", "loaded", "quarantined", "pages", "end_to_end_seconds", "end_to_end_per_s",
+                "load_stage_seconds", "load_stage_per_s", "copy_seconds", "copy_per_s", "load_vs_copy",
+                "peak_rss_mb"):
+        print(f"{key:<34}{results[key]:>14}")
+    out = settings().home / "bench"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"dossiers-{datetime.now():%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(results, indent=2))
+    print(f"results: {path}")
+    return results
+
+
+if __name__ == "__main__":
+    main()
