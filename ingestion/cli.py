@@ -21,13 +21,25 @@ def _say(message: str) -> None:
     print(f"chiso: {message}", flush=True)
 
 
-def sandbox_up() -> None:
-    from ingestion import services
+SOURCES = ("dvcqg", "dossiers", "feedback", "centres")
 
-    s = settings()
-    cmd = [sys.executable, "-m", "ingestion.sandbox.dvcqg", "--host", s.sandbox_host,
-           "--port", str(s.sandbox_dvcqg_port)]
-    services.start("sandbox-dvcqg", cmd, s.sandbox_dvcqg_port)
+
+def _sandbox_cmd(source: str, port: int) -> list[str]:
+    if source == "dvcqg":
+        return [sys.executable, "-m", "ingestion.sandbox.dvcqg", "--host", settings().sandbox_host,
+                "--port", str(port)]
+    return [sys.executable, "-m", "ingestion.sandbox.provincial", "--source", source, "--host",
+            settings().sandbox_host, "--port", str(port)]
+
+
+def sandbox_up(sources: tuple[str, ...] = SOURCES) -> None:
+    from ingestion import services
+    from ingestion.config import sandbox_port
+
+    for source in sources:
+        port = sandbox_port(source)
+        services.start(f"sandbox-{source}", _sandbox_cmd(source, port), port)
+        _say(f"sandbox {source} serving on http://{settings().sandbox_host}:{port}")
 
 
 def cmd_up(args: argparse.Namespace) -> None:
@@ -41,7 +53,6 @@ def cmd_up(args: argparse.Namespace) -> None:
     _say("warehouse ready: databases, roles, schemas, audit tables")
     if not args.no_sandbox:
         sandbox_up()
-        _say(f"sandbox DVCQG serving on http://{settings().sandbox_host}:{settings().sandbox_dvcqg_port}")
     _say(f"up in {time.monotonic() - started:.1f} s")
 
 
@@ -50,8 +61,9 @@ def cmd_down(args: argparse.Namespace) -> None:
 
     if superset.down():
         _say("Superset stopped")
-    if services.stop("sandbox-dvcqg"):
-        _say("sandbox DVCQG stopped")
+    for source in SOURCES:
+        if services.stop(f"sandbox-{source}"):
+            _say(f"sandbox {source} stopped")
     if pg.stop_private():
         _say("PostgreSQL stopped")
 
@@ -59,10 +71,11 @@ def cmd_down(args: argparse.Namespace) -> None:
 def cmd_status(args: argparse.Namespace) -> None:
     from ingestion import pg, services, superset
 
-    pid = services.pid_of("sandbox-dvcqg")
-    print(f"postgres:      {pg.private_status()}")
-    print(f"sandbox-dvcqg: {f'running (pid {pid})' if pid else 'stopped'}")
-    print(f"superset:      {superset.status()}")
+    print(f"{'postgres':18} {pg.private_status()}")
+    for source in SOURCES:
+        pid = services.pid_of(f"sandbox-{source}")
+        print(f"{'sandbox-' + source:18} {f'running (pid {pid})' if pid else 'stopped'}")
+    print(f"{'superset':18} {superset.status()}")
 
 
 def cmd_warehouse_url(args: argparse.Namespace) -> None:
@@ -72,26 +85,40 @@ def cmd_warehouse_url(args: argparse.Namespace) -> None:
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
-    from ingestion.sources import dvcqg
-
     started = time.monotonic()
-    summary = dvcqg.extract(args.start, args.end)
-    _say(f"extracted {args.source} {args.start}..{args.end}: {summary} in {time.monotonic() - started:.1f} s")
+    if args.source == "dvcqg":
+        from ingestion.sources import dvcqg
+
+        if not (args.start and args.end):
+            raise ValueError("extract dvcqg needs --start and --end")
+        summary = dvcqg.extract(args.start, args.end)
+    else:
+        from ingestion.pipeline import extract_provincial
+
+        if bool(args.start) != bool(args.end):
+            raise ValueError("give both --start and --end (a back-fill), or neither (incremental)")
+        summary = extract_provincial(args.source, args.start, args.end)
+    window = f"{args.start}..{args.end}" if args.start else "from the watermark"
+    _say(f"extracted {args.source} {window} in {time.monotonic() - started:.1f} s: {summary}")
 
 
 def cmd_pipeline_run(args: argparse.Namespace) -> None:
-    from ingestion.orchestration import NATIONAL_DAG, run_dag
+    from ingestion.orchestration import DAGS, run_dag
 
-    started = time.monotonic()
-    _say(f"running {NATIONAL_DAG} for {args.start}..{args.end} in-process")
-    run_dag(NATIONAL_DAG, args.start, args.end)
-    _say(f"pipeline succeeded in {time.monotonic() - started:.1f} s")
+    for name in DAGS if args.dag == "all" else (args.dag,):
+        started = time.monotonic()
+        _say(f"running {DAGS[name]} for {args.start}..{args.end} in-process")
+        run_dag(DAGS[name], args.start, args.end)
+        _say(f"{DAGS[name]} succeeded in {time.monotonic() - started:.1f} s")
 
 
 def cmd_sandbox_serve(args: argparse.Namespace) -> None:
-    from ingestion.sandbox import dvcqg
+    import os
 
-    dvcqg.main(["--host", settings().sandbox_host, "--port", str(args.port or settings().sandbox_dvcqg_port)])
+    from ingestion.config import sandbox_port
+
+    cmd = _sandbox_cmd(args.source, args.port or sandbox_port(args.source))
+    os.execv(cmd[0], cmd)  # the server in the foreground, as if started directly
 
 
 def cmd_superset(args: argparse.Namespace) -> None:
@@ -107,16 +134,21 @@ def cmd_superset(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from ingestion.orchestration import NATIONAL_DAG, run_dag
+    from datetime import timedelta
+
+    from ingestion import superset
+    from ingestion.orchestration import DAGS, run_dag
 
     started = time.monotonic()
     cmd_up(argparse.Namespace(no_sandbox=False))
     end = date.today()
-    start = end.replace(day=1, year=end.year - 1)  # thirteen months, the current one included
-    _say(f"running {NATIONAL_DAG} over {start}..{end}")
-    run_dag(NATIONAL_DAG, start, end)
-    from ingestion import superset
-
+    windows = {
+        "provincial": (end - timedelta(days=90), end),  # the sandbox province's history
+        "national": (end.replace(day=1, year=end.year - 1), end),  # thirteen months, this one included
+    }
+    for name, (start, stop) in windows.items():
+        _say(f"running {DAGS[name]} over {start}..{stop}")
+        run_dag(DAGS[name], start, stop)
     url = superset.up()
     user, password = superset.admin_login()
     _say(f"demo ready in {time.monotonic() - started:.0f} s")
@@ -135,28 +167,31 @@ def build_parser() -> argparse.ArgumentParser:
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop everything chiso started").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
-    sub.add_parser("demo", help="up, pipeline over thirteen months, Superset").set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="up, the pipelines over the demo windows, Superset")
+    demo.set_defaults(func=cmd_demo)
 
     url = sub.add_parser("warehouse-url", help="print a libpq URL of the warehouse")
     url.add_argument("--role", default="reader", choices=["reader", "transform", "loader", "admin"])
     url.set_defaults(func=cmd_warehouse_url)
 
-    extract = sub.add_parser("extract", help="extract one source over a window into raw")
-    extract.add_argument("source", choices=["dvcqg"])
-    extract.add_argument("--start", type=_day, required=True)
-    extract.add_argument("--end", type=_day, required=True)
+    extract = sub.add_parser("extract", help="extract one source into raw: a window, or incrementally")
+    extract.add_argument("source", choices=SOURCES)
+    extract.add_argument("--start", type=_day)
+    extract.add_argument("--end", type=_day)
     extract.set_defaults(func=cmd_extract)
 
     pipeline = sub.add_parser("pipeline", help="run the pipeline DAG in-process")
     pipeline_sub = pipeline.add_subparsers(dest="action", required=True)
-    run = pipeline_sub.add_parser("run")
+    run = pipeline_sub.add_parser("run", help="run the DAGs over a window (a back-fill when it is past)")
     run.add_argument("--start", type=_day, required=True)
     run.add_argument("--end", type=_day, required=True)
+    run.add_argument("--dag", choices=["all", "provincial", "national"], default="all")
     run.set_defaults(func=cmd_pipeline_run)
 
     sandbox = sub.add_parser("sandbox", help="sandbox source servers")
     sandbox_sub = sandbox.add_subparsers(dest="action", required=True)
-    serve = sandbox_sub.add_parser("serve", help="serve the DVCQG sandbox in the foreground")
+    serve = sandbox_sub.add_parser("serve", help="serve one source's sandbox in the foreground")
+    serve.add_argument("source", choices=SOURCES, nargs="?", default="dvcqg")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_sandbox_serve)
 

@@ -11,7 +11,8 @@ from datetime import date
 
 from ingestion.config import PROJECT_ROOT, settings
 
-NATIONAL_DAG = "chiso_national_index"
+# The DAGs `chiso pipeline run` runs, in the order a night runs them.
+DAGS = {"provincial": "chiso_provincial_ingest", "national": "chiso_national_index"}
 
 
 class PipelineFailed(RuntimeError):
