@@ -67,4 +67,6 @@ with DAG(
 
         return gate("raw", pipeline_run=get_current_context()["run_id"], sources=SOURCES)
 
-    [extract_task(source) for source in SOURCES] >> raw_gate()
+    # Dossiers first: their unit list rebuilds the crosswalk that feedback and centres map unit codes with.
+    dossiers, feedback, centres = (extract_task(source) for source in SOURCES)
+    dossiers >> [feedback, centres] >> raw_gate()
