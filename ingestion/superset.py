@@ -218,8 +218,83 @@ def status() -> str:
 # --- assets ------------------------------------------------------------------------------------------------
 
 
-def render_bundle() -> tuple[bytes, dict[str, str]]:
-    """The asset bundle as a zip, with the warehouse URL (password masked), and the passwords to send."""
+DBT_FILLED = "dbt_model"  # a virtual dataset's key naming the dbt model its columns come from (removed)
+TEMPORAL_TYPES = ("date", "timestamp")
+
+
+def _model_docs(manifest: dict) -> dict[str, dict]:
+    """Models of the marts schema by name: description, columns (type, description, label) and metrics."""
+    models = {}
+    for node in manifest.get("nodes", {}).values():
+        if node.get("resource_type") != "model" or node.get("schema") != "marts":
+            continue
+        meta = {**node.get("meta", {}), **node.get("config", {}).get("meta", {})}
+        columns = {}
+        for name, column in node.get("columns", {}).items():
+            column_meta = {**column.get("meta", {}), **(column.get("config") or {}).get("meta", {})}
+            columns[name] = {"type": column.get("data_type"), "label": column_meta.get("label_vi"),
+                             "description": column.get("description") or None}
+        models[node["name"]] = {"description": node.get("description") or None, "columns": columns,
+                                "metrics": meta.get("superset_metrics") or []}
+    return models
+
+
+def apply_dbt_docs(dataset: dict, models: dict[str, dict]) -> dict:
+    """Fill a dataset (parsed YAML) from its dbt model's docs: a physical dataset in schema marts maps the
+    model of its table_name, a virtual one the model named by its `dbt_model` key. dbt's description wins
+    for the dataset (physical only) and for each documented column (description and verbose_name); columns
+    the YAML lacks are added with the contract's type; `meta.superset_metrics` become metrics unless the
+    YAML defines one of the same name. Everything else in the YAML is kept."""
+    name = dataset.pop(DBT_FILLED, None)
+    physical = not dataset.get("sql")
+    if physical and dataset.get("schema") == "marts":
+        name = dataset.get("table_name")
+    model = models.get(name)
+    if model is None:
+        return dataset
+    if physical and model["description"]:
+        dataset["description"] = model["description"]
+    columns = {c["column_name"]: c for c in dataset.get("columns") or []}
+    for column_name, doc in model["columns"].items():
+        column = columns.get(column_name)
+        if column is None:
+            data_type = (doc["type"] or "").lower()
+            column = {"column_name": column_name, "type": data_type.upper() or None, "groupby": True,
+                      "filterable": True, "is_dttm": data_type.startswith(TEMPORAL_TYPES)}
+        if doc["description"]:
+            column["description"] = doc["description"]
+        if doc["label"]:
+            column["verbose_name"] = doc["label"]
+        columns[column_name] = column
+    ordered = [columns.pop(c) for c in model["columns"]]  # the model's order, then the YAML's own columns
+    dataset["columns"] = ordered + list(columns.values())
+    metrics = {m["metric_name"]: m for m in dataset.get("metrics") or []}
+    for metric in model["metrics"]:
+        metrics.setdefault(metric["metric_name"], {"metric_type": None, "d3format": None, "extra": {},
+                                                   "warning_text": None, "verbose_name": None,
+                                                   "description": None, **metric})
+    dataset["metrics"] = list(metrics.values())
+    return dataset
+
+
+def _manifest() -> dict:
+    """The compiled dbt manifest (`dbt parse`, redone when a dbt project file is newer than it)."""
+    from ingestion import transform
+
+    path = transform.manifest_path()
+    sources = [p for p in transform.DBT_PROJECT_DIR.rglob("*") if p.suffix in (".yml", ".sql", ".csv")
+               and "target" not in p.parts and "logs" not in p.parts]
+    if not path.exists() or max(p.stat().st_mtime for p in sources) > path.stat().st_mtime:
+        transform.compile_manifest()
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def render_bundle(manifest: dict | None = None) -> tuple[bytes, dict[str, str]]:
+    """The asset bundle as a zip: the warehouse URL (password masked) filled in, datasets documented from
+    the dbt manifest (see apply_dbt_docs); and the passwords to send."""
+    import yaml  # PyYAML comes with dbt
+
+    models = _model_docs(manifest if manifest is not None else _manifest())
     reader = pg.url("reader", driver="postgresql+psycopg2")
     password = unquote(urlsplit(reader).password or "")
     masked = reader.replace(f":{urlsplit(reader).password}@", f":{PASSWORD_MASK}@", 1)
@@ -230,6 +305,9 @@ def render_bundle() -> tuple[bytes, dict[str, str]]:
             text = path.read_text(encoding="utf-8")
             if name == DATABASE_FILE:
                 text = text.replace(READER_URL, masked)
+            elif name.startswith("datasets/"):
+                dataset = apply_dbt_docs(yaml.safe_load(text), models)
+                text = yaml.safe_dump(dataset, allow_unicode=True, sort_keys=False)
             bundle.writestr(f"chiso_assets/{name}", text)
     return buffer.getvalue(), {DATABASE_FILE: password}
 

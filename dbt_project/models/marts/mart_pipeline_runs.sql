@@ -108,6 +108,8 @@ unioned as (
 
 select
     run_kind,
+    case run_kind when 'extract' then 'Trích xuất' when 'dbt' then 'Biến đổi (dbt)' else 'Kiểm định' end
+        as run_kind_label,
     run_id,
     subject,
     component,
