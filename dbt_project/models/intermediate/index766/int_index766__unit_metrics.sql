@@ -87,8 +87,9 @@ computed_scored as (
         'computed' as source,  -- noqa: RF04
         computed.numerator,
         computed.denominator,
-        case when computed.denominator > 0 then computed.numerator / computed.denominator end as ratio,
-        case
+        (case when computed.denominator > 0 then computed.numerator / computed.denominator end)::numeric(30, 20)
+            as ratio,
+        (case
             when computed.denominator > 0
                 then least(
                     rules.max_points,
@@ -96,7 +97,7 @@ computed_scored as (
                 )
             when rules.zero_denominator = 'full' then rules.max_points
             when rules.zero_denominator = 'zero' then 0
-        end as points,
+        end)::numeric(30, 20) as points,
         rules.max_points
 
     from computed
@@ -194,8 +195,8 @@ official_scored as (
         'official' as source,  -- noqa: RF04
         official_for_month.numerator,
         official_for_month.denominator,
-        official_for_month.ratio,
-        official_for_month.points,
+        official_for_month.ratio::numeric(30, 20) as ratio,
+        official_for_month.points::numeric(30, 20) as points,
         official_for_month.max_points
 
     from counts

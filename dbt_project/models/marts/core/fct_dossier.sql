@@ -37,19 +37,21 @@ documents as (
 
 ),
 
-{% if is_incremental() %}
+-- the dossiers to (re)build: on an incremental run, those with a version loaded since the newest loaded_at
+-- already here, less the look-back; on a full build, all
 changed as (
 
-    select distinct dossier_code
+    select distinct dossier_versions.dossier_code
 
     from dossier_versions
 
-    where loaded_at > (
-        select max(loaded_at) - interval '{{ var("fct_dossier_lookback") }}' from {{ this }}
-    )
+    {% if is_incremental() %}
+        where dossier_versions.loaded_at > (
+            select max(fct.loaded_at) - interval '{{ var("fct_dossier_lookback") }}' from {{ this }} as fct
+        )
+    {% endif %}
 
 ),
-{% endif %}
 
 versions as (
 
@@ -62,10 +64,8 @@ versions as (
 
     from dossier_versions
 
-    {% if is_incremental() %}
-        inner join changed
-            on dossier_versions.dossier_code = changed.dossier_code
-    {% endif %}
+    inner join changed
+        on dossier_versions.dossier_code = changed.dossier_code
 
 ),
 
