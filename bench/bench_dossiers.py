@@ -3,12 +3,18 @@ against PostgreSQL COPY of the same rows.
 
     .venv/bin/python -m bench.bench_dossiers [--per-day 60000 --days 20 --page-size 1000]
 
-The sandbox runs as its own process (its JSON work does not share our interpreter). Figures:
+The sandbox runs as its own process (its JSON work does not share our interpreter). Each timed step starts
+from the same state: the window's rows deleted from raw.dossiers and the table vacuumed (a first load of the
+window). Figures:
 - end to end: dossiers/s of `dossiers.extract` over the window (HTTP, landing, load, audit);
-- load stage: the same landed pages loaded again through `ingestion.load.run_load` (no HTTP);
-- baseline: COPY into a table shaped like raw.dossiers from a local file of those rows (typed columns
-  and record), the fastest way PostgreSQL takes them in; ratio = load stage rate / COPY rate;
-- peak memory (ru_maxrss) of this process, the extractor, at the end of the extract.
+- load stage: from landed pages to committed raw rows: the run's landed pages read back (gunzip) and loaded
+  again through `ingestion.load.run_load` (landing, NFC, parse, checks, typing, quarantine, insert, commit;
+  no HTTP, no sandbox);
+- baseline: the rows the load stage commits, exactly as they are in raw.dossiers (typed columns, record
+  without personal data, run_id, landing_file, page_no), written to a local file in COPY text format and
+  COPied back into raw.dossiers itself (same indexes, foreign key and defaults) in one transaction;
+  ratio = load-stage rate / COPY rate;
+- peak memory: the extractor process's peak RSS (ru_maxrss) at the end of the extract.
 Results go to <home>/bench/dossiers-<time>.json.
 """
 
@@ -25,13 +31,14 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 os.environ.setdefault("CHISO_HOME_DIR", str(Path(__file__).resolve().parent.parent / ".chiso" / "bench"))
 
 from ingestion import landing, pg  # noqa: E402
-from ingestion.config import settings  # noqa: E402
+from ingestion.config import credentials, settings  # noqa: E402
 from ingestion.load import SourcePage, run_load  # noqa: E402
 from ingestion.sources import dossiers, provincial  # noqa: E402
 
@@ -56,36 +63,48 @@ def _sandbox(port: int, per_day: int, start: str, as_of: str) -> subprocess.Pope
     raise RuntimeError("the dossiers sandbox did not start")
 
 
-def _copy_baseline(window: tuple[datetime, datetime]) -> tuple[int, float]:
-    """Rows of the window to a local file (text COPY format), then COPY them into a like-shaped table."""
-    cols = [c for c in dossiers.DOSSIERS.columns] + ["record", "run_id", "landing_file", "page_no"]
-    collist = ", ".join(cols)
-    with tempfile.NamedTemporaryFile(suffix=".copy", delete=False) as fh, pg.connect("loader") as conn:
+def _clear(window: tuple[datetime, datetime]) -> int:
+    """Delete the window's rows from raw.dossiers and vacuum it: every timed step starts from this state."""
+    with pg.connect("loader") as conn:
+        rows = conn.execute("delete from raw.dossiers where ngay_cap_nhat >= %s and ngay_cap_nhat < %s",
+                            window).rowcount
+        conn.commit()
+    with pg.connect("loader", autocommit=True) as conn:
+        conn.execute("vacuum analyze raw.dossiers")
+    return rows
+
+
+COLUMNS = [*dossiers.DOSSIERS.columns, "record", "run_id", "landing_file", "page_no"]
+
+
+def _export(window: tuple[datetime, datetime], path: str) -> int:
+    """The window's raw rows (as the load committed them) to a local file in COPY text format."""
+    collist = ", ".join(COLUMNS)
+    with open(path, "wb") as fh, pg.connect("loader") as conn:
         with conn.cursor().copy(f"copy (select {collist} from raw.dossiers where ngay_cap_nhat >= %s"
                                 " and ngay_cap_nhat < %s) to stdout", window) as cp:
             for chunk in cp:
                 fh.write(chunk)
-        path = fh.name
-    try:
-        with pg.connect("loader") as conn:
-            conn.execute("drop table if exists raw.bench_copy")
-            conn.execute("create table raw.bench_copy (like raw.dossiers including all)")
-            conn.commit()
-            started = time.perf_counter()
-            with conn.cursor().copy(f"copy raw.bench_copy ({collist}) from stdin") as cp:
+        return conn.execute("select count(*) from raw.dossiers where ngay_cap_nhat >= %s"
+                            " and ngay_cap_nhat < %s", window).fetchone()[0]
+
+
+def _copy_baseline(path: str) -> tuple[int, float]:
+    """COPY the file into raw.dossiers (the window is empty), one transaction, timed to the commit."""
+    with pg.connect("loader") as conn:
+        started = time.perf_counter()
+        with conn.cursor() as cur:
+            with cur.copy(f"copy raw.dossiers ({', '.join(COLUMNS)}) from stdin") as cp:
                 with open(path, "rb") as fh:
                     while chunk := fh.read(1 << 20):
                         cp.write(chunk)
-            conn.commit()
-            seconds = time.perf_counter() - started
-            rows = conn.execute("select count(*) from raw.bench_copy").fetchone()[0]
-            conn.execute("drop table raw.bench_copy")
-    finally:
-        os.unlink(path)
+            rows = cur.rowcount
+        conn.commit()
+        seconds = time.perf_counter() - started
     return rows, seconds
 
 
-def _reload(run_id: int, window: tuple[datetime, datetime]) -> tuple[int, float]:
+def _reload(run_id: int, window: tuple[datetime, datetime]) -> tuple[Any, float]:
     """The load stage alone: the run's landed pages through run_load again (same target and window)."""
     folder = landing.run_dir(dossiers.SOURCE, "dossiers", run_id)
     files = sorted(folder.glob("page-*.json.gz"))
@@ -93,8 +112,8 @@ def _reload(run_id: int, window: tuple[datetime, datetime]) -> tuple[int, float]
     started = time.perf_counter()
     result = run_load(source=dossiers.SOURCE, entity="dossiers-bench-reload", target=dossiers.DOSSIERS,
                       pages=pages, window=dossiers.DOSSIERS_ENTITY.window(*window), window_start=window[0],
-                      window_end=window[1], session={"chiso.pii_salt": "bench"})
-    return result.records_loaded, time.perf_counter() - started
+                      window_end=window[1], session={"chiso.pii_salt": credentials()["pii_salt"]})
+    return result, time.perf_counter() - started
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -112,6 +131,7 @@ def main(argv: list[str] | None = None) -> dict:
     proc = _sandbox(port, args.per_day, (as_of - timedelta(days=args.days + 40)).date().isoformat(),
                     as_of.isoformat())
     try:
+        _clear(window)
         started = time.perf_counter()
         summary = dossiers.extract(*window, base_url=f"http://127.0.0.1:{port}", page_size=args.page_size,
                                    run_label="bench")
@@ -121,15 +141,27 @@ def main(argv: list[str] | None = None) -> dict:
         proc.terminate()
         proc.wait()
     run = summary["runs"]["dossiers"]
-    loaded, load_seconds = _reload(run["run_id"], window)
-    copy_rows, copy_seconds = _copy_baseline(window)
+    fd, path = tempfile.mkstemp(suffix=".copy")
+    os.close(fd)
+    try:
+        exported = _export(window, path)
+        _clear(window)
+        copy_rows, copy_seconds = _copy_baseline(path)
+    finally:
+        os.unlink(path)
+    _clear(window)
+    reload, load_seconds = _reload(run["run_id"], window)
+    loaded = reload.records_loaded
+    if not (loaded == copy_rows == exported == run["loaded"]):
+        raise RuntimeError(f"row counts differ: extract {run['loaded']}, exported {exported}, "
+                           f"COPY {copy_rows}, load stage {loaded}")
     results = {
         "at": datetime.now(provincial.LOCAL_TZ).isoformat(), "window": [w.isoformat() for w in window],
         "page_size": args.page_size, "pages": run["pages"], "received": run["received"],
         "loaded": run["loaded"], "quarantined": run["quarantined"], "repeats": run["repeats"],
         "end_to_end_seconds": round(seconds, 2), "end_to_end_per_s": round(run["received"] / seconds),
-        "load_stage_rows": loaded, "load_stage_seconds": round(load_seconds, 2),
-        "load_stage_per_s": round(loaded / load_seconds),
+        "load_stage_received": reload.records_received, "load_stage_rows": loaded,
+        "load_stage_seconds": round(load_seconds, 2), "load_stage_per_s": round(loaded / load_seconds),
         "copy_rows": copy_rows, "copy_seconds": round(copy_seconds, 2),
         "copy_per_s": round(copy_rows / copy_seconds),
         "load_vs_copy": round((loaded / load_seconds) / (copy_rows / copy_seconds), 2),
@@ -137,8 +169,8 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(f"{'measure':<34}{'value':>14}")
     for key in ("received", "loaded", "quarantined", "pages", "end_to_end_seconds", "end_to_end_per_s",
-                "load_stage_seconds", "load_stage_per_s", "copy_seconds", "copy_per_s", "load_vs_copy",
-                "peak_rss_mb"):
+                "load_stage_rows", "load_stage_seconds", "load_stage_per_s", "copy_rows", "copy_seconds",
+                "copy_per_s", "load_vs_copy", "peak_rss_mb"):
         print(f"{key:<34}{results[key]:>14}")
     out = settings().home / "bench"
     out.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,9 @@ def land_page(source: str, entity: str, run_id: int | str, page_no: int, raw: by
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"page-{page_no:05d}.json.gz"
     tmp = path.with_suffix(".tmp")
-    # mtime=0 keeps the gzip bytes reproducible; write then rename so a crash leaves no half page.
-    with open(tmp, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, compresslevel=6) as gz:
+    # mtime=0 keeps the gzip bytes reproducible; write then rename so a crash leaves no half page. Level 1:
+    # a third of level 6's CPU for files ~40% larger (the load compresses every page it reads).
+    with open(tmp, "wb") as fh, gzip.GzipFile(fileobj=fh, mode="wb", mtime=0, compresslevel=1) as gz:
         gz.write(raw)
     os.replace(tmp, path)
     return path, hashlib.sha256(raw).hexdigest(), len(raw)

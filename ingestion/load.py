@@ -1,22 +1,28 @@
 """Audited, idempotent loading of source pages into raw.* (any source).
 
-One call = one row in audit.extract_runs. Pages are landed as they arrive and their records go into session
-temp tables (Python does no per-record typing: PostgreSQL does it). A page can come either as Python
-(context, record) pairs (COPied as jsonb) or, faster, as its raw JSON text plus the key of its record list:
-then PostgreSQL parses the page (NFC-normalised as text first) and explodes the records itself. At the end,
-one transaction: reject bad records to quarantine.records with a reason, delete the window's rows from the raw
-table, insert the typed rows, run the caller's `on_commit` (e.g. move a watermark) and finish the audit row.
-A failure anywhere leaves raw as it was and the audit row 'failed' with a one-line error. Counts reconcile by
-construction: received = loaded + quarantined (exact repeats of a record, when the target drops them, are
-counted apart in details.repeats).
+One call = one row in audit.extract_runs. Pages are landed as they arrive and each is checked and typed as it
+is staged: PostgreSQL parses the page (or takes the Python (context, record) pairs) and computes every
+record's checks, derived values and typed columns once, into the load's work table (see _Staging). Two
+database sessions stage pages in turn while a helper thread fetches, lands and NFC-normalises the next ones,
+so Python and PostgreSQL work on both cores at once. At the end, one transaction: decide each staged
+record's fate from its typed row (repeats, stale copies, conflicts, duplicate keys, window), reject the bad
+ones to quarantine.records with a reason, delete the window's rows from the raw table, insert the typed
+rows, run the caller's `on_commit` (e.g. move a watermark) and finish the audit row. A failure anywhere
+leaves raw as it was and the audit row 'failed' with a one-line error. Counts reconcile by construction:
+received = loaded + quarantined (exact repeats of a record, when the target drops them, are counted apart
+in details.repeats).
 """
 
 from __future__ import annotations
 
 import logging
+import queue
+import re
+import sys
+import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -24,6 +30,8 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg import sql
+from psycopg.adapt import Dumper
+from psycopg.pq import Format
 
 from ingestion import landing, pg
 
@@ -54,8 +62,16 @@ class Target:
     table: str  # schema-qualified, e.g. raw.dvcqg_service_results
     columns: dict[str, str]  # raw column -> SQL expression over c and r
     key: tuple[str, ...]  # natural key (raw columns); must be non-null and unique within a load
-    # (reason, SQL that is true when the record must be rejected), checked in order before typing
+    # (reason, SQL that is true when the record must be rejected), checked in order before typing; a record
+    # failing one is not typed (the checks guard expressions that could raise)
     checks: tuple[tuple[str, str], ...] = ()
+    # (name, SQL over c and r) computed once per record that passed `checks`, before the columns; columns
+    # and typed_checks read them by name (e.g. a field's text used by several expressions)
+    derived: tuple[tuple[str, str], ...] = ()
+    # (reason, SQL over the typed columns and derived values by name, and c, r), checked in order after
+    # typing (so each value is computed once); the columns must then never raise for a record that passed
+    # `checks`
+    typed_checks: tuple[tuple[str, str], ...] = ()
     record_key: str = "null"  # SQL text expression identifying a record in quarantine
     record: str = "r"  # what raw.<table>.record keeps (e.g. r minus personal data)
     quarantine_record: str = "r"  # what quarantine.records.record keeps (it is readable beyond the loader)
@@ -124,20 +140,23 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
         result.landing_path = landing.relative(landing.run_dir(source, entity, run_id))
         checksums: list[str] = []
         requests: list[dict[str, Any]] = []
+        staging: _Staging | None = None
         try:
-            _stage_tables(conn)
-            for name, value in (session or {}).items():
-                conn.execute("select set_config(%s, %s, false)", (name, value))
+            staging = _Staging(conn, target, window, run_id, session or {})
+
+            def prepare(page: SourcePage) -> _Prepared:
+                """In the helper thread: land the page and NFC-normalise its text (Python, no database)."""
+                result.pages += 1
+                path, checksum, size = landing.land_page(source, entity, run_id, result.pages, page.raw)
+                checksums.append(checksum)
+                result.bytes += size
+                if page.request is not None:
+                    requests.append({"page": result.pages, **page.request})
+                body = nfc_json(page.raw) if page.content_key is not None else None
+                return _Prepared(page, result.pages, landing.relative(path), body)
 
             def stage(batch: Iterable[SourcePage]) -> None:
-                for page in batch:
-                    result.pages += 1
-                    path, checksum, size = landing.land_page(source, entity, run_id, result.pages, page.raw)
-                    checksums.append(checksum)
-                    result.bytes += size
-                    if page.request is not None:
-                        requests.append({"page": result.pages, **page.request})
-                    _stage_page(conn, page, result.pages, landing.relative(path))
+                staging.stage_all(_prefetch(batch, prepare))
 
             stage(pages)
             while verify is not None and (more := verify(conn)) is not None:
@@ -145,7 +164,7 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
             result.checksum = landing.combined_checksum(checksums)
             result.details["requests"] = requests
             with conn.transaction():
-                _finish(conn, target, window, result)
+                staging.finish(result)
                 if on_commit is not None:
                     on_commit(conn, result)
                 result.seconds = time.monotonic() - started
@@ -163,156 +182,438 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
             log.error("%s/%s run %s failed: %s", source, entity, run_id, result.error)
             raise
         finally:
-            if not conn.closed and not conn.broken:
-                conn.execute("drop table if exists _chiso_items, _chiso_pages cascade")
+            if staging is not None:
+                staging.close()
     log.info("%s/%s run %s: %d pages, %d received, %d loaded, %d quarantined", source, entity, run_id,
              result.pages, result.records_received, result.records_loaded, result.records_quarantined)
     return result
 
 
 PAGE_SEQ = 1_000_000  # seq = page_no * PAGE_SEQ + position: record order without a sequence
+PREFETCH = 2  # pages the helper thread may have ready ahead of the database
 
 
-def _stage_tables(conn: psycopg.Connection) -> None:
-    """Session temp tables of a load, and view _chiso_load (seq, page_no, landing_file, c, r) over them."""
-    # JIT would compile the long check/typing expressions (seconds) to save less than it costs here
-    conn.execute("set jit = off")
-    conn.execute("drop table if exists _chiso_items, _chiso_pages cascade")
-    conn.execute("create temp table _chiso_items (seq bigint, page_no integer, landing_file text, c jsonb,"
-                 " r jsonb)")
-    conn.execute("create temp table _chiso_pages (page_no integer, landing_file text, c jsonb, doc jsonb)")
-    try:  # lz4 keeps big pages cheap to store and read back; not every server build has it
-        with conn.transaction():
-            conn.execute("alter table _chiso_pages alter column doc set compression lz4")
-    except psycopg.Error:
-        pass
-    conn.execute(
-        "create temp view _chiso_load as"
-        " select seq, page_no, landing_file, c, r from _chiso_items"
-        " union all"
-        f" select p.page_no::bigint * {PAGE_SEQ} + e.n, p.page_no, p.landing_file, p.c, e.r"
-        " from _chiso_pages p cross join lateral jsonb_array_elements(p.doc) with ordinality e (r, n)")
+# --- NFC ------------------------------------------------------------------------------------------------
 
 
-def _stage_page(conn: psycopg.Connection, page: SourcePage, page_no: int, rel: str) -> None:
-    if len(page.items) >= PAGE_SEQ:
-        raise ValueError(f"page {page_no} has {len(page.items)} records; at most {PAGE_SEQ - 1} per page")
-    if page.content_key is not None:
-        # The page's text NFC-normalised as a whole (JSON syntax is ASCII; one C call, ~6x faster than
-        # PostgreSQL's normalize()), then parsed once by PostgreSQL.
-        text = unicodedata.normalize("NFC", page.raw.decode())
-        try:
-            with conn.transaction():
-                conn.execute(
-                    "insert into _chiso_pages select %s, %s, %s::jsonb, d from"
-                    " (select %s::jsonb -> %s as d) x where jsonb_typeof(d) = 'array'",
-                    (page_no, rel, orjson.dumps(page.context or {}).decode(), text, page.content_key))
-        except psycopg.DataError as exc:  # e.g. a \u0000 escape jsonb refuses: the page goes to quarantine
-            page.items = [*page.items, ({"_reject": f"page not loadable: {one_line(exc, 200)}"}, None)]
-    if page.items:
-        with conn.cursor().copy("copy _chiso_items (seq, page_no, landing_file, c, r) from stdin") as cp:
-            for i, (ctx, rec) in enumerate(page.items, start=PAGE_SEQ // 2 if page.content_key else 1):
-                cp.write_row((page_no * PAGE_SEQ + i, page_no, rel, orjson.dumps(ctx).decode(),
-                              orjson.dumps(rec).decode()))
+def _nfc_unsafe() -> re.Pattern[bytes]:
+    """UTF-8 byte prefixes of every character that NFC may change or combine with what precedes it.
 
-
-def _finish(conn: psycopg.Connection, target: Target, window: sql.Composable, result: RunResult) -> None:
-    """Inside the caller's transaction: quarantine, replace the window, insert typed rows.
-
-    One narrow pass decides every record's fate (_chiso_verdict: seq, reason, repeat); the typed rows are
-    then computed once more straight into the raw table, skipping the records the verdict set aside.
+    A character is safe when it has no canonical combining class, NFC leaves it alone and it is not the
+    second half of a canonical composition (conjoining Hangul jamo included). The pattern matches the
+    first two bytes of every unsafe character (a superset: a false hit only costs a normalisation).
     """
-    conn.execute("set local work_mem = '256MB'")
-    checks = [("record is not loadable", "c ? '_reject'"), *target.checks]
-    reason = sql.SQL("case {} else null end").format(sql.SQL(" ").join(
-        sql.SQL("when ({}) then {}").format(
-            sql.SQL(expr), sql.SQL("c->>'_reject'") if i == 0 else sql.Literal(why))
-        for i, (why, expr) in enumerate(checks)))
-    typed = sql.SQL(", ").join(sql.SQL("case when k.reason is null then ({}) end as {}").format(
-        sql.SQL(expr), sql.Identifier(col)) for col, expr in target.columns.items())
-    keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
-    key_missing = sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(k)) for k in target.key)
-    h = sql.SQL("jsonb_hash_extended(r, 0)") if target.repeats or target.conflict_key else sql.SQL("0")
-    false = sql.SQL("false")
-    # identical content is the same record, rejected or not (a rejected one is quarantined once)
-    repeat = (sql.SQL("coalesce(h is not null and row_number() over (partition by {}, h order by seq) > 1,"
-                      " false)").format(keys) if target.repeats else false)
-    # Copies of one id in one page that differ: an older one is stale (the newest is kept, the stale copy
-    # quarantined); copies at the same version cannot be told apart (all quarantined).
-    stale = conflict = superseded = false
-    if target.conflict_key:
-        ids = sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key)
-        page_ids = sql.SQL("partition by page_no, {}").format(ids)
+    unsafe: set[int] = set(range(0x1100, 0x1200))  # conjoining jamo
+    for cp in range(0x80, sys.maxunicode + 1):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        ch = chr(cp)
+        if unicodedata.combining(ch) or unicodedata.normalize("NFC", ch) != ch:
+            unsafe.add(cp)
+        parts = unicodedata.decomposition(ch).split()
+        if len(parts) == 2 and not parts[0].startswith("<"):
+            unsafe.add(int(parts[1], 16))
+    seconds: dict[int, set[int]] = {}
+    for cp in unsafe:
+        b = chr(cp).encode()
+        seconds.setdefault(b[0], set()).add(b[1])
+    return re.compile(b"|".join(
+        re.escape(bytes([lead])) + b"[" + b"".join(re.escape(bytes([x])) for x in sorted(tails)) + b"]"
+        for lead, tails in sorted(seconds.items())))
+
+
+_UNSAFE: re.Pattern[bytes] | None = None
+
+
+def nfc_json(raw: bytes) -> bytes:
+    """The UTF-8 text of a JSON document in Unicode NFC, normalising only the strings that need it.
+
+    NFC never acts across an ASCII character (ASCII has combining class 0 and is never the second half of
+    a composition), so the text between two double quotes around each unsafe character is normalised on
+    its own and the rest is kept byte for byte: ~4x faster than normalising the whole page. Bytes that are
+    not UTF-8 are left as they are (PostgreSQL then refuses the page and it goes to quarantine).
+    """
+    global _UNSAFE
+    if _UNSAFE is None:
+        _UNSAFE = _nfc_unsafe()
+    match = _UNSAFE.search(raw)
+    if match is None:
+        return raw
+    out, pos = [], 0
+    while match is not None:
+        i = match.start()
+        start = raw.rfind(b'"', pos, i)
+        start = pos if start < 0 else start
+        end = raw.find(b'"', i)
+        end = len(raw) if end < 0 else end
+        out.append(raw[pos:start])
+        try:
+            out.append(unicodedata.normalize("NFC", raw[start:end].decode()).encode())
+        except UnicodeDecodeError:
+            out.append(raw[start:end])
+        pos = end
+        match = _UNSAFE.search(raw, pos)
+    out.append(raw[pos:])
+    return b"".join(out)
+
+
+class _Utf8(bytes):
+    """UTF-8 bytes sent as a text parameter in binary format (no decode in Python; the server checks it)."""
+
+
+class _Utf8Dumper(Dumper):
+    format = Format.BINARY
+    oid = 25  # text
+
+    def dump(self, obj: bytes) -> bytes:
+        return obj
+
+
+# --- staging: pages in, typed rows out ---------------------------------------------------------------------
+
+
+@dataclass
+class _Prepared:
+    page: SourcePage
+    page_no: int
+    landing_file: str
+    body: bytes | None  # NFC text of the page (content_key pages)
+
+
+def _prefetch(pages: Iterable[SourcePage], prepare: Callable[[SourcePage], _Prepared]) -> Iterator[_Prepared]:
+    """`prepare(page)` for each page in a helper thread, PREFETCH pages ahead of the consumer.
+
+    The pages iterator (HTTP, landing, NFC: Python work) then runs while the database types the page before,
+    on the other core. Its exceptions are raised here, in order; closing this generator stops the thread.
+    """
+    ready: queue.Queue = queue.Queue(maxsize=PREFETCH)
+    stop = threading.Event()
+    done = object()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for page in pages:
+                if stop.is_set() or not put(prepare(page)):
+                    return
+            put(done)
+        except BaseException as exc:  # handed to the consumer
+            put(exc)
+
+    thread = threading.Thread(target=work, name="chiso-load-prefetch", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+
+
+class _Staging:
+    """Where one load's records wait for the final transaction, typed.
+
+    `loading.typed_<run_id>` (UNLOGGED: nothing to recover after a crash) holds one row per staged record:
+    seq, page_no, landing_file, c, r, reason (the first failed check), in_window and the target's typed
+    columns. Two sessions fill it, a page each at a time (PostgreSQL parses and types a page on one core
+    while the other session does the next one). The load's own session also has temp view `_chiso_load`
+    (seq, page_no, landing_file, c, r) over it and runs the final transaction. Schema `loading` is the
+    loader's alone (records still carry personal data here); the table is dropped when the load ends.
+    """
+
+    SESSIONS = 2
+
+    def __init__(self, conn: psycopg.Connection, target: Target, window: sql.Composable, run_id: int,
+                 session: dict[str, str]) -> None:
+        self.conn, self.target, self.window, self.session = conn, target, window, session
+        self.table = sql.Identifier("loading", f"typed_{run_id}")
+        self.rows = 0
+        self._lock = threading.Lock()
+        self._helpers: list[psycopg.Connection] = []
+        self._prepare_session(conn)
+        self._drop_leftovers(run_id)
+        dummy = sql.SQL("select 0::bigint as seq, 0 as page_no, ''::text as landing_file, '{}'::jsonb as c,"
+                        " '{}'::jsonb as r")
+        conn.execute(sql.SQL("create unlogged table {} as {} with no data").format(
+            self.table, self._typing(dummy)))
+        conn.execute(sql.SQL("create temp view _chiso_load as select seq, page_no, landing_file, c, r"
+                             " from {}").format(self.table))
+        page = sql.SQL(
+            "select %(base)s::bigint + e.n as seq, %(page)s::integer as page_no,"
+            " %(file)s::text as landing_file, %(c)s::jsonb as c, e.r"
+            " from (select (%(doc)b::jsonb) -> %(key)s::text as d offset 0) x"
+            " cross join lateral jsonb_array_elements(case jsonb_typeof(x.d) when 'array' then x.d"
+            "  else '[]' end) with ordinality e (r, n)")
+        # the target's SQL goes into a statement with parameters: its % signs must not read as placeholders
+        marker = "chiso_page_source_marker"
+        typing = self._typing(sql.SQL(marker)).as_string(conn).replace("%", "%%")
+        self.page_sql = sql.SQL(sql.SQL("insert into {} ").format(self.table).as_string(conn)
+                                + typing.replace(marker, page.as_string(conn)))
+        items = sql.SQL("select seq, page_no, landing_file, c, r from _chiso_items")
+        self.items_sql = sql.SQL("insert into {} {}").format(self.table, self._typing(items))
+
+    def _prepare_session(self, conn: psycopg.Connection) -> None:
+        conn.adapters.register_dumper(_Utf8, _Utf8Dumper)
+        for name, value in self.session.items():
+            conn.execute("select set_config(%s, %s, false)", (name, value))
+        # JIT would compile the long check/typing expressions (seconds) to save less than it costs here
+        conn.execute("set jit = off")
+        conn.execute("drop table if exists _chiso_items")
+        conn.execute("create temp table _chiso_items (seq bigint, page_no integer, landing_file text,"
+                     " c jsonb, r jsonb)")
+
+    def _drop_leftovers(self, run_id: int) -> None:
+        """Work tables of loads that ended without dropping theirs (the process died): not running any more,
+        or still 'running' a day on."""
+        stale = self.conn.execute(
+            "select t.tablename from pg_tables t left join audit.extract_runs a"
+            "  on a.run_id::text = substr(t.tablename, 7)"
+            " where t.schemaname = 'loading' and t.tablename ~ '^typed_[0-9]+$'"
+            "  and a.run_id is distinct from %s"
+            "  and (a.run_id is null or a.status <> 'running' or a.started_at < now() - interval '1 day')",
+            (run_id,)).fetchall()
+        for (name,) in stale:
+            self.conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier("loading", name)))
+
+    def close(self) -> None:
+        for helper in self._helpers:
+            helper.close()
+        self._helpers.clear()
+        if not self.conn.closed and not self.conn.broken:
+            self.conn.execute(sql.SQL("drop table if exists {} cascade").format(self.table))
+            self.conn.execute("drop table if exists _chiso_items")
+
+    def stage_all(self, prepared: Iterator[_Prepared]) -> None:
+        """Stage every page: this session and a helper session take the next page in turn, as each is free.
+        The first failure stops both and is raised (a source's error included)."""
+        lock, stop, errors = threading.Lock(), threading.Event(), []
+
+        def take() -> _Prepared | None:
+            with lock:
+                if stop.is_set():
+                    return None
+                return next(prepared, None)
+
+        def consume(conn: psycopg.Connection | None) -> None:
+            try:
+                first = take()
+                if first is None:
+                    return
+                if conn is None:  # the helper session opens once there is a page for it
+                    conn = pg.connect("loader", autocommit=True)
+                    self._helpers.append(conn)
+                    self._prepare_session(conn)
+                page: _Prepared | None = first
+                while page is not None:
+                    self.stage(conn, page)
+                    page = take()
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+
+        helpers = [threading.Thread(target=consume, args=(None,), name="chiso-load-stage", daemon=True)
+                   for _ in range(self.SESSIONS - 1)]
+        for thread in helpers:
+            thread.start()
+        try:
+            consume(self.conn)
+        finally:
+            for thread in helpers:
+                thread.join()
+            close = getattr(prepared, "close", None)
+            if close is not None:
+                close()
+        if errors:
+            raise errors[0]
+
+    def _typing(self, source: sql.Composable) -> sql.Composable:
+        """SELECT of the typed rows of `source` (seq, page_no, landing_file, c, r): each check, derived value
+        and column computed once per record; `offset 0` keeps each level a real subquery (flattened, the
+        planner would copy the expressions into every place that uses them)."""
+        t = self.target
+        checks = [("record is not loadable", "c ? '_reject'"), *t.checks]
+        reason = sql.SQL("case {} else null end").format(sql.SQL(" ").join(
+            sql.SQL("when ({}) then {}").format(
+                sql.SQL(expr), sql.SQL("c->>'_reject'") if i == 0 else sql.Literal(why))
+            for i, (why, expr) in enumerate(checks)))
+        typed_reason = sql.SQL("null::text")
+        if t.typed_checks:
+            typed_reason = sql.SQL("case {} else null end").format(sql.SQL(" ").join(
+                sql.SQL("when ({}) then {}").format(sql.SQL(expr), sql.Literal(why))
+                for why, expr in t.typed_checks))
+        derived = sql.SQL("")
+        if t.derived:
+            derived = sql.SQL(" cross join lateral (select {} offset 0) d").format(sql.SQL(", ").join(
+                sql.SQL("case when k.reason is null then ({}) end as {}").format(
+                    sql.SQL(e), sql.Identifier(n))
+                for n, e in t.derived))
+        typed = sql.SQL(", ").join(sql.SQL("case when k.reason is null then ({}) end as {}").format(
+            sql.SQL(expr), sql.Identifier(col)) for col, expr in t.columns.items())
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in t.columns)
+        return sql.SQL(
+            "select seq, page_no, landing_file, c, r, reason, coalesce(({window}), false) as in_window,"
+            " {cols} from (select s.seq, s.page_no, s.landing_file, s.c, s.r,"
+            "  coalesce(k.reason, {typed_reason}) as reason, t.*"
+            "  from ({source}) s"
+            "  cross join lateral (select {reason} as reason offset 0) k{derived}"
+            "  cross join lateral (select {typed} offset 0) t offset 0) y"
+        ).format(window=self.window, cols=cols, typed_reason=typed_reason, source=source, reason=reason,
+                 derived=derived, typed=typed)
+
+    def stage(self, conn: psycopg.Connection, p: _Prepared) -> None:
+        page = p.page
+        if len(page.items) >= PAGE_SEQ:
+            raise ValueError(f"page {p.page_no} has {len(page.items)} records;"
+                             f" at most {PAGE_SEQ - 1} per page")
+        if page.content_key is not None:
+            params = {"base": p.page_no * PAGE_SEQ, "page": p.page_no, "file": p.landing_file,
+                      "c": orjson.dumps(page.context or {}).decode(), "doc": _Utf8(p.body or b""),
+                      "key": page.content_key}
+            try:
+                with conn.transaction():
+                    rows = conn.execute(self.page_sql, params).rowcount
+                with self._lock:
+                    self.rows += rows
+            except psycopg.DataError as exc:
+                # the page itself (e.g. a \u0000 escape jsonb refuses, or bytes that are not UTF-8) goes to
+                # quarantine; an error of the target's SQL on a readable page fails the run
+                try:
+                    with conn.transaction():
+                        conn.execute("select (%b::jsonb) is null", (_Utf8(p.body or b""),))
+                except psycopg.DataError:
+                    why = f"page not loadable: {one_line(exc, 200)}"
+                    page.items = [*page.items, ({"_reject": why}, None)]
+                else:
+                    raise
+        if page.items:
+            with conn.cursor().copy("copy _chiso_items (seq, page_no, landing_file, c, r) from stdin") as cp:
+                for i, (ctx, rec) in enumerate(page.items, start=PAGE_SEQ // 2 if page.content_key else 1):
+                    cp.write_row((p.page_no * PAGE_SEQ + i, p.page_no, p.landing_file,
+                                  orjson.dumps(ctx).decode(), orjson.dumps(rec).decode()))
+            rows = conn.execute(self.items_sql).rowcount
+            conn.execute("truncate _chiso_items")
+            with self._lock:
+                self.rows += rows
+
+    def finish(self, result: RunResult) -> None:
+        """Inside the caller's transaction: decide, quarantine, replace the window, insert typed rows.
+
+        One narrow pass over the typed rows decides the fate of the records that are not loaded
+        (_chiso_verdict: seq, tid, reason, repeat, superseded); the others go into the raw table as typed.
+        """
+        conn, target, typed = self.conn, self.target, self.table
+        conn.execute("set local work_mem = '256MB'")
+        keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
+        key_missing = sql.SQL(" or ").join(
+            sql.SQL("{} is null").format(sql.Identifier(k)) for k in target.key)
+        false = sql.SQL("false")
+        # identical content is the same record, rejected or not (a rejected one is quarantined once)
+        repeat = (sql.SQL("coalesce(h is not null and row_number() over (partition by {}, h order by seq)"
+                          " > 1, false)").format(keys) if target.repeats else false)
+        # Copies of one id in one page that differ: an older one is stale (the newest is kept, the stale copy
+        # quarantined); copies at the same version cannot be told apart (all quarantined).
+        stale = conflict = superseded = false
+        if target.conflict_key:
+            ids = sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key)
+            page_ids = sql.SQL("partition by page_no, {}").format(ids)
+            if target.newest:
+                v = sql.Identifier(target.newest)
+                stale = sql.SQL("coalesce(reason is null and {v} < max({v}) over ({p}), false)").format(
+                    v=v, p=page_ids)
+                conflict = sql.SQL("coalesce(reason is null and min(h) over ({p}, {v})"
+                                   " <> max(h) over ({p}, {v}), false)").format(v=v, p=page_ids)
+                superseded = sql.SQL("coalesce(reason is null and {v} < max({v}) over (partition by {ids}),"
+                                     " false)").format(v=v, ids=ids)
+            else:
+                conflict = sql.SQL("coalesce(reason is null and min(h) over ({p}) <> max(h) over ({p}),"
+                                   " false)").format(p=page_ids)
+        # Only records sharing their key or id with another (or missing one) can be repeats, stale,
+        # conflicting or duplicates: the window functions (sorts) run over those few; every other record is
+        # decided by its own row (hash aggregates find the shared keys and ids).
+        ids_missing = false
+        shared = [sql.SQL("({}) in (select {} from _chiso_keys)").format(keys, keys)]
+        ctes = [sql.SQL("_chiso_keys as (select {k} from {t} where not ({m}) group by {k}"
+                        " having count(*) > 1)").format(k=keys, t=typed, m=key_missing)]
+        if target.conflict_key:
+            ids_missing = sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(k))
+                                               for k in target.conflict_key)
+            shared.append(sql.SQL("({}) in (select {} from _chiso_ids)").format(ids, ids))
+            ctes.append(sql.SQL("_chiso_ids as (select {k} from {t} where not ({m}) group by {k}"
+                                " having count(*) > 1)").format(k=ids, t=typed, m=ids_missing))
+        candidate = sql.SQL("({}) or ({}) or {}").format(key_missing, ids_missing,
+                                                         sql.SQL(" or ").join(shared))
+        conn.execute(sql.SQL(
+            "create temp table _chiso_verdict on commit drop as with {ctes}"
+            " select * from (select seq, tid, dropped as repeat,"
+            "  superseded and dropped and not plain_repeat as superseded,"
+            "  case when dropped then null when reason is not null then reason"
+            "  when row_number() over (partition by dropped, {keys} order by seq desc) > 1"
+            "   then 'duplicate key within the load (the later page wins)' end as reason"
+            " from (select seq, tid, {keys}, superseded, repeat as plain_repeat,"
+            "   repeat or (superseded and verdict is null) as dropped, verdict as reason"
+            "  from (select *, case when repeat then null"
+            "    when reason is not null then reason"
+            "    when {key_missing} then 'missing key value'"
+            "    when stale then 'stale copy of an id in the same page (the newest is kept)'"
+            "    when conflict then 'conflicting copies of one id in a page'"
+            "    when not in_window then 'outside the load window' end as verdict"
+            "   from (select seq, tid, reason, {keys}, in_window, {repeat} as repeat, {stale} as stale,"
+            "     {conflict} as conflict, {superseded} as superseded"
+            "    from (select *, ctid as tid, {h} as h from {typed} where {candidate}) c) y) z) f) v"
+            " where repeat or reason is not null"
+            " union all"
+            " select seq, ctid, false, false, coalesce(reason, 'outside the load window') from {typed}"
+            " where not ({candidate}) and (reason is not null or not in_window)"
+        ).format(ctes=sql.SQL(", ").join(ctes), key_missing=key_missing, keys=keys, repeat=repeat,
+                 stale=stale, conflict=conflict, superseded=superseded, candidate=candidate, typed=typed,
+                 h=sql.SQL("jsonb_hash_extended(r, 0)" if target.repeats or target.conflict_key else "0")))
+        repeats, older = conn.execute(
+            "select count(*) filter (where repeat and not superseded), count(*) filter (where superseded)"
+            " from _chiso_verdict").fetchone()
+        received = self.rows - repeats - older
+        conn.execute("create index on _chiso_verdict (seq)")
+        conn.execute("analyze _chiso_verdict")
+        cur = conn.execute(sql.SQL(
+            "insert into quarantine.records (run_id, source, entity, landing_file, page_no, record_key,"
+            " record, reason) select {run}, {src}, {ent}, l.landing_file, l.page_no, {rk}, {qrec}, v.reason"
+            " from {typed} l join _chiso_verdict v on v.seq = l.seq"
+            " where v.reason is not null and l.ctid = any(array(select tid from _chiso_verdict"
+            "  where reason is not null))"
+            " order by l.seq").format(typed=typed, run=sql.Literal(result.run_id),
+                                      src=sql.Literal(result.source), ent=sql.Literal(result.entity),
+                                      rk=sql.SQL(target.record_key), qrec=sql.SQL(target.quarantine_record)))
+        result.records_quarantined = cur.rowcount
+        table = _ident(target.table)
+        conn.execute(sql.SQL("delete from {} where {}").format(table, self.window))
+        cols = sql.SQL(", ").join(sql.Identifier(c) for c in target.columns)
+        cur = conn.execute(sql.SQL(
+            "insert into {table} ({cols}, record, run_id, landing_file, page_no)"
+            " select {cols}, {rec}, {run}, landing_file, page_no from {typed} l"
+            " where not exists (select from _chiso_verdict v where v.seq = l.seq)"
+        ).format(table=table, cols=cols, rec=sql.SQL(target.record), run=sql.Literal(result.run_id),
+                 typed=typed))
+        result.records_loaded = cur.rowcount
+        result.records_received = received
+        if target.repeats:
+            result.details["repeats"] = repeats
         if target.newest:
-            v = sql.Identifier(target.newest)
-            stale = sql.SQL("coalesce(reason is null and {v} < max({v}) over ({p}), false)").format(
-                v=v, p=page_ids)
-            conflict = sql.SQL("coalesce(reason is null and min(h) over ({p}, {v}) <> max(h) over ({p}, {v}),"
-                               " false)").format(v=v, p=page_ids)
-            superseded = sql.SQL("coalesce(reason is null and {v} < max({v}) over (partition by {ids}),"
-                                 " false)").format(v=v, ids=ids)
-        else:
-            conflict = sql.SQL("coalesce(reason is null and min(h) over ({p}) <> max(h) over ({p}), false)"
-                               ).format(p=page_ids)
-    conn.execute(sql.SQL(
-        "create temp table _chiso_verdict on commit drop as"
-        " select seq, page_no, dropped as repeat, superseded and dropped and not plain_repeat as superseded,"
-        "  case when dropped then null when reason is not null then reason"
-        "  when row_number() over (partition by dropped, {keys} order by seq desc) > 1"
-        "   then 'duplicate key within the load (the later page wins)' end as reason"
-        " from (select seq, page_no, {keys}, superseded, repeat as plain_repeat,"
-        "   repeat or (superseded and verdict is null) as dropped, verdict as reason"
-        "  from (select *, case when repeat then null"
-        "    when reason is not null then reason"
-        "    when {key_missing} then 'missing key value'"
-        "    when stale then 'stale copy of an id in the same page (the newest is kept)'"
-        "    when conflict then 'conflicting copies of one id in a page'"
-        "    when not in_window then 'outside the load window' end as verdict"
-        "   from (select seq, page_no, reason, {keys}, in_window, {repeat} as repeat, {stale} as stale,"
-        "     {conflict} as conflict, {superseded} as superseded"
-        # offset 0 keeps each level a real subquery: flattened, the planner would copy the check
-        # expressions into every column that uses them (seconds of planning, and work per row)
-        "    from (select l.seq, l.page_no, k.reason, t.*, {h} as h from _chiso_load l"
-        "     cross join lateral (select {reason} as reason offset 0) k"
-        "     cross join lateral (select {typed} offset 0) t offset 0) x"
-        "    cross join lateral (select coalesce(({window}), false) as in_window) wnd) y) z) f"
-    ).format(key_missing=key_missing, keys=keys, repeat=repeat, stale=stale, conflict=conflict,
-             superseded=superseded, h=h, reason=reason, typed=typed, window=window))
-    received, repeats, older = conn.execute(
-        "select count(*) filter (where not repeat), count(*) filter (where repeat and not superseded),"
-        " count(*) filter (where superseded) from _chiso_verdict").fetchone()
-    conn.execute("create index on _chiso_verdict (seq) where repeat or reason is not null")
-    conn.execute("analyze _chiso_verdict")
-    cur = conn.execute(sql.SQL(
-        "insert into quarantine.records (run_id, source, entity, landing_file, page_no, record_key, record,"
-        " reason) select {run}, {src}, {ent}, l.landing_file, l.page_no, {rk}, {qrec}, v.reason"
-        " from _chiso_load l join _chiso_verdict v on v.seq = l.seq"
-        " where v.reason is not null and l.page_no = any(array("
-        "  select distinct page_no from _chiso_verdict where reason is not null))"
-        " order by l.seq").format(run=sql.Literal(result.run_id), src=sql.Literal(result.source),
-                                  ent=sql.Literal(result.entity), rk=sql.SQL(target.record_key),
-                                  qrec=sql.SQL(target.quarantine_record)))
-    result.records_quarantined = cur.rowcount
-    table = _ident(target.table)
-    conn.execute(sql.SQL("delete from {} where {}").format(table, window))
-    cols = list(target.columns)
-    col_ids = sql.SQL(", ").join(sql.Identifier(c) for c in cols)
-    exprs = sql.SQL(", ").join(sql.SQL("({})").format(sql.SQL(e)) for e in target.columns.values())
-    cur = conn.execute(sql.SQL(
-        "insert into {table} ({cols}, record, run_id, landing_file, page_no)"
-        " select {exprs}, {rec}, {run}, landing_file, page_no from _chiso_load l where not exists ("
-        "  select 1 from _chiso_verdict v where v.seq = l.seq and (v.repeat or v.reason is not null))"
-    ).format(table=table, cols=col_ids, exprs=exprs, rec=sql.SQL(target.record),
-             run=sql.Literal(result.run_id)))
-    result.records_loaded = cur.rowcount
-    result.records_received = received
-    if target.repeats:
-        result.details["repeats"] = repeats
-    if target.newest:
-        result.details["superseded"] = older
-    if result.records_received != result.records_loaded + result.records_quarantined:  # cannot happen
-        raise RuntimeError(f"counts do not reconcile: {result.records_received} received, "
-                           f"{result.records_loaded} loaded, {result.records_quarantined} quarantined")
+            result.details["superseded"] = older
+        if result.records_received != result.records_loaded + result.records_quarantined:  # cannot happen
+            raise RuntimeError(f"counts do not reconcile: {result.records_received} received, "
+                               f"{result.records_loaded} loaded, {result.records_quarantined} quarantined")
 
 
 def _update_audit(conn: psycopg.Connection, result: RunResult, status: str) -> None:

@@ -24,6 +24,7 @@ from ingestion.sources.provincial import (
     Extraction,
     OAuthClient,
     bad_local_ts,
+    fields,
     load_entity,
     local_ts,
     text,
@@ -38,7 +39,8 @@ UNIT = unit("MaDonVi", "DonViXuLy")
 
 
 def _int(field: str) -> str:
-    return f"raw.int_or_null(r->>'{field}')::smallint"
+    """A small integer field; null when empty, not an integer or beyond smallint (never an error)."""
+    return f"raw.smallint_or_null(r->>'{field}')"
 
 
 def _bool(field: str) -> str:
@@ -67,12 +69,17 @@ PROCEDURES = Target(
     },
     key=("ma_tthc",),
     checks=(NOT_OBJECT,),
+    derived=fields("NgayCongBo"),
     record_key="r->>'MaTTHC'",
     repeats=True,
 )
 
+# Each date field's text is read once (derived) and typed once; the checks then read the typed columns.
+_DATE_COLUMNS = dict(zip(("ngay_nop_ho_so", "ngay_tiep_nhan", "ngay_hen_tra", "ngay_ket_thuc_xu_ly",
+                          "ngay_tra"), DATES, strict=True))
 DOSSIERS = Target(
     table="raw.dossiers",
+    derived=fields("NgayCapNhat", *DATES),
     columns={
         "ma_ho_so": text("MaHoSo"),
         "ngay_cap_nhat": local_ts("NgayCapNhat"),
@@ -83,9 +90,7 @@ DOSSIERS = Target(
         "kenh_thuc_hien": _int("KenhThucHien"),
         "loai_doi_tuong": _int("LoaiDoiTuong"),
         "trang_thai": _int("TrangThaiHoSo"),
-        **{col: local_ts(f) for col, f in zip(
-            ("ngay_nop_ho_so", "ngay_tiep_nhan", "ngay_hen_tra", "ngay_ket_thuc_xu_ly", "ngay_tra"), DATES,
-            strict=True)},
+        **{col: local_ts(f) for col, f in _DATE_COLUMNS.items()},
         "duoc_thanh_toan_truc_tuyen": _int("DuocThanhToanTrucTuyen"),
         # the salt is a session setting of the load (never stored); staging keeps only this hash
         "applicant_hash": "case when nullif(r->>'MaDoiTuong', '') is not null then encode(sha256(convert_to("
@@ -99,12 +104,13 @@ DOSSIERS = Target(
     checks=(
         NOT_OBJECT,
         ("MaHoSo missing", "coalesce(r->>'MaHoSo', '') = ''"),
-        ("NgayCapNhat missing or impossible", f"{local_ts('NgayCapNhat')} is null"),
-        ("impossible date", bad_local_ts(*DATES)),
-        ("status out of range (TrangThaiHoSo 1-10)",
-         "coalesce(raw.int_or_null(r->>'TrangThaiHoSo'), 0) not between 1 and 10"),
-        ("due date before the received date", f"{local_ts('NgayHenTra')} < {local_ts('NgayTiepNhan')}"),
-        ("unknown unit (not in /units nor the pre-merger crosswalk)", f"{UNIT} is null"),
+    ),
+    typed_checks=(
+        ("NgayCapNhat missing or impossible", "ngay_cap_nhat is null"),
+        ("impossible date", bad_local_ts(_DATE_COLUMNS)),
+        ("status out of range (TrangThaiHoSo 1-10)", "coalesce(trang_thai, 0) not between 1 and 10"),
+        ("due date before the received date", "ngay_hen_tra < ngay_tiep_nhan"),
+        ("unknown unit (not in /units nor the pre-merger crosswalk)", "ma_don_vi is null"),
     ),
     record_key="r->>'MaHoSo'",
     record=WITHOUT_PII,

@@ -17,6 +17,7 @@ from ingestion.sources.provincial import (
     Extraction,
     OAuthClient,
     bad_local_ts,
+    fields,
     load_entity,
     local_ts,
     require_crosswalk,
@@ -26,8 +27,9 @@ from ingestion.sources.provincial import (
 
 SOURCE = "feedback"
 UNIT = unit("MaDonVi")
-UNKNOWN_UNIT = ("unknown unit (not in /units nor the pre-merger crosswalk)", f"{UNIT} is null")
-UPDATED = ("NgayCapNhat missing or impossible", f"{local_ts('NgayCapNhat')} is null")
+# Typed checks (after typing, over the typed columns): each value is computed once.
+UNKNOWN_UNIT = ("unknown unit (not in /units nor the pre-merger crosswalk)", "ma_don_vi is null")
+UPDATED = ("NgayCapNhat missing or impossible", "ngay_cap_nhat is null")
 
 FEEDBACK = Target(
     table="raw.feedback",
@@ -42,16 +44,17 @@ FEEDBACK = Target(
                              " then (r->>'TiepTucPhanAnh')::boolean end",
     },
     key=("ma_pakn", "ngay_cap_nhat"),
-    checks=(
-        NOT_OBJECT,
-        ("MaPAKN missing", "coalesce(r->>'MaPAKN', '') = ''"),
+    derived=fields("NgayCapNhat", "NgayTiepNhan", "HanXuLy", "NgayXuLy"),
+    checks=(NOT_OBJECT, ("MaPAKN missing", "coalesce(r->>'MaPAKN', '') = ''")),
+    typed_checks=(
         UPDATED,
-        ("impossible date", bad_local_ts("NgayTiepNhan", "HanXuLy", "NgayXuLy")),
+        ("impossible date", bad_local_ts({"ngay_tiep_nhan": "NgayTiepNhan", "han_xu_ly": "HanXuLy",
+                                          "ngay_xu_ly": "NgayXuLy"})),
         ("status out of range (TrangThai)",
          "coalesce(r->>'TrangThai', '') not in ('MOI', 'DANG_XU_LY', 'DA_XU_LY', 'TU_CHOI')"),
         ("category out of range (PhanLoai)",
          "coalesce(r->>'PhanLoai', '') not in ('', 'TTHC', 'CBCC', 'KHAC')"),
-        ("deadline before the received date", f"{local_ts('HanXuLy')} < {local_ts('NgayTiepNhan')}"),
+        ("deadline before the received date", "han_xu_ly < ngay_tiep_nhan"),
         UNKNOWN_UNIT,
     ),
     record_key="r->>'MaPAKN'",
@@ -65,15 +68,15 @@ RATINGS = Target(
     columns={
         "ma_danh_gia": text("MaDanhGia"), "ngay_cap_nhat": local_ts("NgayCapNhat"),
         "ma_ho_so": text("MaHoSo"), "ma_don_vi": UNIT, "ma_don_vi_nguon": text("MaDonVi"),
-        "muc_do": "raw.int_or_null(r->>'MucDo')::smallint", "ngay_danh_gia": local_ts("NgayDanhGia"),
+        "muc_do": "raw.smallint_or_null(r->>'MucDo')", "ngay_danh_gia": local_ts("NgayDanhGia"),
     },
     key=("ma_danh_gia", "ngay_cap_nhat"),
-    checks=(
-        NOT_OBJECT,
-        ("MaDanhGia missing", "coalesce(r->>'MaDanhGia', '') = ''"),
+    derived=fields("NgayCapNhat", "NgayDanhGia"),
+    checks=(NOT_OBJECT, ("MaDanhGia missing", "coalesce(r->>'MaDanhGia', '') = ''")),
+    typed_checks=(
         UPDATED,
-        ("impossible date", bad_local_ts("NgayDanhGia")),
-        ("rating out of range (MucDo 1-3)", "coalesce(raw.int_or_null(r->>'MucDo'), 0) not between 1 and 3"),
+        ("impossible date", bad_local_ts({"ngay_danh_gia": "NgayDanhGia"})),
+        ("rating out of range (MucDo 1-3)", "coalesce(muc_do, 0) not between 1 and 3"),
         UNKNOWN_UNIT,
     ),
     record_key="r->>'MaDanhGia'",

@@ -353,13 +353,20 @@ def text(field_: str) -> str:
     return f"nullif(r->>'{field_}', '')"
 
 
+def fields(*names: str) -> tuple[tuple[str, str], ...]:
+    """Target.derived: each field's text read once per record, under the field's own name."""
+    return tuple((f, f"r->>'{f}'") for f in names)
+
+
 def local_ts(field_: str) -> str:
-    return f"raw.local_ts(r->>'{field_}')"
+    """A yyyyMMddHHmmss field as timestamptz (null when empty or impossible). The field must be one of the
+    Target's derived `fields`: raw.local_ts inlines and reads its argument many times."""
+    return f'raw.local_ts("{field_}")'
 
 
-def bad_local_ts(*fields: str) -> str:
-    """True when one of the date fields has a value that is not a possible yyyyMMddHHmmss."""
-    return " or ".join(f"(coalesce(r->>'{f}', '') <> '' and raw.local_ts(r->>'{f}') is null)" for f in fields)
+def bad_local_ts(columns: dict[str, str]) -> str:
+    """A typed check: a date field (column -> field) has a value that is not a possible yyyyMMddHHmmss."""
+    return " or ".join(f"(\"{f}\" <> '' and {col} is null)" for col, f in columns.items())
 
 
 def unit(code_field: str, name_field: str | None = None) -> str:
