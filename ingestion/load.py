@@ -196,7 +196,13 @@ PREFETCH = 2  # pages the helper thread may have ready ahead of the database
 # --- NFC ------------------------------------------------------------------------------------------------
 
 
-def _nfc_unsafe() -> re.Pattern[bytes]:
+# Blocks with no character NFC changes or composes (CJK and Hangul syllables, unassigned and private planes);
+# skipped when building the pattern (tests/unit/test_nfc_json.py checks the result against a full scan).
+_NFC_SAFE_BLOCKS = ((0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0x20000, 0x2F7FF),
+                    (0x30000, 0xDFFFF), (0xF0000, 0x10FFFF))
+
+
+def _nfc_unsafe(skip: tuple[tuple[int, int], ...] = _NFC_SAFE_BLOCKS) -> re.Pattern[bytes]:
     """UTF-8 byte prefixes of every character that NFC may change or combine with what precedes it.
 
     A character is safe when it has no canonical combining class, NFC leaves it alone and it is not the
@@ -204,18 +210,21 @@ def _nfc_unsafe() -> re.Pattern[bytes]:
     first two bytes of every unsafe character (a superset: a false hit only costs a normalisation).
     """
     unsafe: set[int] = set(range(0x1100, 0x1200))  # conjoining jamo
-    for cp in range(0x80, sys.maxunicode + 1):
-        if 0xD800 <= cp <= 0xDFFF:
-            continue
-        ch = chr(cp)
-        if unicodedata.combining(ch) or unicodedata.normalize("NFC", ch) != ch:
-            unsafe.add(cp)
-        parts = unicodedata.decomposition(ch).split()
-        if len(parts) == 2 and not parts[0].startswith("<"):
-            unsafe.add(int(parts[1], 16))
+    begin = 0x80
+    for start, end in (*skip, (sys.maxunicode + 1, sys.maxunicode + 1)):
+        for cp in range(begin, start):
+            if 0xD800 <= cp <= 0xDFFF:
+                continue
+            ch = chr(cp)
+            if unicodedata.combining(ch) or unicodedata.normalize("NFC", ch) != ch:
+                unsafe.add(cp)
+            parts = unicodedata.decomposition(ch).split()
+            if len(parts) == 2 and not parts[0].startswith("<"):
+                unsafe.add(int(parts[1], 16))
+        begin = end + 1
     seconds: dict[int, set[int]] = {}
-    for cp in unsafe:
-        b = chr(cp).encode()
+    for u in unsafe:
+        b = chr(u).encode()
         seconds.setdefault(b[0], set()).add(b[1])
     return re.compile(b"|".join(
         re.escape(bytes([lead])) + b"[" + b"".join(re.escape(bytes([x])) for x in sorted(tails)) + b"]"
@@ -347,8 +356,18 @@ class _Staging:
         self._drop_leftovers(run_id)
         dummy = sql.SQL("select 0::bigint as seq, 0 as page_no, ''::text as landing_file, '{}'::jsonb as c,"
                         " '{}'::jsonb as r")
-        conn.execute(sql.SQL("create unlogged table {} as {} with no data").format(
-            self.table, self._typing(dummy)))
+        # no autovacuum: the table lives for one load and is written once (it would compete for the cores)
+        conn.execute(sql.SQL("create unlogged table {} with (autovacuum_enabled = false) as {}"
+                             " with no data").format(self.table, self._typing(dummy)))
+        # The narrow side of each staged row (what the final verdict reads: keys, ids, reason, window, and
+        # where the row is), so the verdict never scans the records themselves.
+        newest = (target.newest,) if target.newest else ()
+        narrow = [*dict.fromkeys(("page_no", *target.key, *target.conflict_key, *newest))]
+        self.narrow = sql.SQL(", ").join(sql.Identifier(c) for c in narrow)
+        self.keys = sql.Identifier("loading", f"keys_{run_id}")
+        conn.execute(sql.SQL("create unlogged table {} with (autovacuum_enabled = false) as select seq,"
+                             " ctid as tid, reason, in_window, {} from {} with no data").format(
+                                 self.keys, self.narrow, self.table))
         conn.execute(sql.SQL("create temp view _chiso_load as select seq, page_no, landing_file, c, r"
                              " from {}").format(self.table))
         page = sql.SQL(
@@ -359,11 +378,15 @@ class _Staging:
             "  else '[]' end) with ordinality e (r, n)")
         # the target's SQL goes into a statement with parameters: its % signs must not read as placeholders
         marker = "chiso_page_source_marker"
-        typing = self._typing(sql.SQL(marker)).as_string(conn).replace("%", "%%")
-        self.page_sql = sql.SQL(sql.SQL("insert into {} ").format(self.table).as_string(conn)
-                                + typing.replace(marker, page.as_string(conn)))
-        items = sql.SQL("select seq, page_no, landing_file, c, r from _chiso_items")
-        self.items_sql = sql.SQL("insert into {} {}").format(self.table, self._typing(items))
+        self.page_sql = sql.SQL(self._insert(sql.SQL(marker)).as_string(conn).replace("%", "%%").replace(
+            marker, page.as_string(conn)))
+        self.items_sql = self._insert(sql.SQL("select seq, page_no, landing_file, c, r from _chiso_items"))
+
+    def _insert(self, source: sql.Composable) -> sql.Composable:
+        """One statement: the typed rows of `source` into the work table, their narrow side into the keys."""
+        return sql.SQL("with staged as (insert into {table} {typing} returning seq, ctid, reason, in_window,"
+                       " {narrow}) insert into {keys} select * from staged").format(
+                           table=self.table, typing=self._typing(source), narrow=self.narrow, keys=self.keys)
 
     def _prepare_session(self, conn: psycopg.Connection) -> None:
         conn.adapters.register_dumper(_Utf8, _Utf8Dumper)
@@ -380,8 +403,8 @@ class _Staging:
         or still 'running' a day on."""
         stale = self.conn.execute(
             "select t.tablename from pg_tables t left join audit.extract_runs a"
-            "  on a.run_id::text = substr(t.tablename, 7)"
-            " where t.schemaname = 'loading' and t.tablename ~ '^typed_[0-9]+$'"
+            "  on a.run_id::text = substring(t.tablename from '[0-9]+$')"
+            " where t.schemaname = 'loading' and t.tablename ~ '^(typed|keys)_[0-9]+$'"
             "  and a.run_id is distinct from %s"
             "  and (a.run_id is null or a.status <> 'running' or a.started_at < now() - interval '1 day')",
             (run_id,)).fetchall()
@@ -393,7 +416,7 @@ class _Staging:
             helper.close()
         self._helpers.clear()
         if not self.conn.closed and not self.conn.broken:
-            self.conn.execute(sql.SQL("drop table if exists {} cascade").format(self.table))
+            self.conn.execute(sql.SQL("drop table if exists {}, {} cascade").format(self.table, self.keys))
             self.conn.execute("drop table if exists _chiso_items")
 
     def stage_all(self, prepared: Iterator[_Prepared]) -> None:
@@ -546,13 +569,13 @@ class _Staging:
         ids_missing = false
         shared = [sql.SQL("({}) in (select {} from _chiso_keys)").format(keys, keys)]
         ctes = [sql.SQL("_chiso_keys as (select {k} from {t} where not ({m}) group by {k}"
-                        " having count(*) > 1)").format(k=keys, t=typed, m=key_missing)]
+                        " having count(*) > 1)").format(k=keys, t=self.keys, m=key_missing)]
         if target.conflict_key:
             ids_missing = sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(k))
                                                for k in target.conflict_key)
             shared.append(sql.SQL("({}) in (select {} from _chiso_ids)").format(ids, ids))
             ctes.append(sql.SQL("_chiso_ids as (select {k} from {t} where not ({m}) group by {k}"
-                                " having count(*) > 1)").format(k=ids, t=typed, m=ids_missing))
+                                " having count(*) > 1)").format(k=ids, t=self.keys, m=ids_missing))
         candidate = sql.SQL("({}) or ({}) or {}").format(key_missing, ids_missing,
                                                          sql.SQL(" or ").join(shared))
         conn.execute(sql.SQL(
@@ -572,13 +595,15 @@ class _Staging:
             "    when not in_window then 'outside the load window' end as verdict"
             "   from (select seq, tid, reason, {keys}, in_window, {repeat} as repeat, {stale} as stale,"
             "     {conflict} as conflict, {superseded} as superseded"
-            "    from (select *, ctid as tid, {h} as h from {typed} where {candidate}) c) y) z) f) v"
+            "    from (select k.*, (select {h} from {typed} l where l.ctid = k.tid) as h"
+            "     from {narrow} k where {candidate}) c) y) z) f) v"
             " where repeat or reason is not null"
             " union all"
-            " select seq, ctid, false, false, coalesce(reason, 'outside the load window') from {typed}"
+            " select seq, tid, false, false, coalesce(reason, 'outside the load window') from {narrow}"
             " where not ({candidate}) and (reason is not null or not in_window)"
         ).format(ctes=sql.SQL(", ").join(ctes), key_missing=key_missing, keys=keys, repeat=repeat,
                  stale=stale, conflict=conflict, superseded=superseded, candidate=candidate, typed=typed,
+                 narrow=self.keys,
                  h=sql.SQL("jsonb_hash_extended(r, 0)" if target.repeats or target.conflict_key else "0")))
         repeats, older = conn.execute(
             "select count(*) filter (where repeat and not superseded), count(*) filter (where superseded)"
