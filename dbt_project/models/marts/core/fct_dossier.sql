@@ -37,21 +37,31 @@ documents as (
 
 ),
 
--- the dossiers to (re)build: on an incremental run, those with a version loaded since the newest loaded_at
--- already here, less the look-back; on a full build, all
-changed as (
+-- the dossiers to (re)build on an incremental run: those with a version loaded since the newest loaded_at
+-- already here, less the look-back (a full build takes all)
+{% if is_incremental() %}
+    version_loads as (
 
-    select distinct dossier_versions.dossier_code
+        select
+            dossier_code,
+            loaded_at
 
-    from dossier_versions
+        from {{ ref('stg_igate__dossiers') }}
 
-    {% if is_incremental() %}
-        where dossier_versions.loaded_at > (
+    ),
+
+    changed as (
+
+        select distinct version_loads.dossier_code
+
+        from version_loads
+
+        where version_loads.loaded_at > (
             select max(fct.loaded_at) - interval '{{ var("fct_dossier_lookback") }}' from {{ this }} as fct
         )
-    {% endif %}
 
-),
+    ),
+{% endif %}
 
 versions as (
 
@@ -64,8 +74,10 @@ versions as (
 
     from dossier_versions
 
-    inner join changed
-        on dossier_versions.dossier_code = changed.dossier_code
+    {% if is_incremental() %}
+        inner join changed
+            on dossier_versions.dossier_code = changed.dossier_code
+    {% endif %}
 
 ),
 
