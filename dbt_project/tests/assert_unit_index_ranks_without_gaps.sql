@@ -9,27 +9,26 @@ ranked as (
 
 ),
 
-expected as (
+counted as (
 
     select
         unit_code,
         period_start,
         as_of_date,
         rank_in_type,
-        1 + (
-            select count(*)
-            from ranked as other
-            where
-                other.period_start = ranked.period_start
-                and other.as_of_date = ranked.as_of_date
-                and other.unit_type = ranked.unit_type
-                and other.total_score > ranked.total_score
-        ) as expected_rank
+        -- units with a total at least this one's, less those with exactly this total: the higher ones
+        count(*)
+            over (
+                partition by period_start, as_of_date, unit_type
+                order by total_score desc
+                range between unbounded preceding and current row
+            )
+        - count(*) over (partition by period_start, as_of_date, unit_type, total_score) as higher
 
     from ranked
 
 )
 
 select *
-from expected
-where rank_in_type is distinct from expected_rank
+from counted
+where rank_in_type is distinct from 1 + higher
