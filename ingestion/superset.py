@@ -190,6 +190,9 @@ def up(import_assets: bool = True) -> str:
         pg.start_private()
     pg.bootstrap()
     with _lock("up"):
+        if _healthy() and not services.pid_of("superset"):  # someone else's Superset, other logins
+            raise SupersetError(f"port {settings().superset_port} serves a Superset this checkout did not "
+                                "start; stop it or set CHISO_SUPERSET_PORT")
         if not _healthy():
             if services.pid_of("superset"):  # started but not healthy: restart it
                 down()
