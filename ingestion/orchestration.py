@@ -36,6 +36,8 @@ def airflow_environ() -> dict[str, str]:
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW__COSMOS__CACHE_DIR": str(settings().home / "cosmos-cache"),
         "CHISO_DBT_MANIFEST": str(manifest_path()),
+        # In-process runs fail fast with the log's path; a scheduler keeps the DAGs' retries and backoff.
+        "CHISO_TASK_RETRIES": os.environ.get("CHISO_TASK_RETRIES", "0"),
         "DO_NOT_TRACK": "1",
         "SCARF_ANALYTICS": "false",
     }

@@ -268,14 +268,14 @@ def watermark(source: str, entity: str) -> datetime | None:
 
 def window_for(entity: Entity, start: date | datetime | None,
                end: date | datetime | None) -> tuple[datetime, datetime]:
-    """[start, end): explicit bounds as given; else from the watermark less OVERLAP (or FIRST_LOOKBACK ago)
-    to now."""
-    stop = as_moment(end, end=True) if end is not None else now()
+    """[start, end): explicit bounds as given, but never past now (a watermark in the future would skip
+    what changes later today); else from the watermark less OVERLAP (or FIRST_LOOKBACK ago) to now."""
+    stop = min(as_moment(end, end=True), now()) if end is not None else now()
     if start is not None:
         begin = as_moment(start)
     else:
         mark = watermark(entity.source, entity.name)
-        begin = mark - OVERLAP if mark is not None else stop - FIRST_LOOKBACK
+        begin = min(mark, stop) - OVERLAP if mark is not None else stop - FIRST_LOOKBACK
     if stop <= begin:
         raise ValueError(f"{entity.source}/{entity.name}: window end {stop} is not after its start {begin}")
     return begin, stop
