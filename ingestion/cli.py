@@ -147,6 +147,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     windows = {  # None, None: each DAG's own nightly window (watermarks; previous and current month)
         "provincial": (None, None) if loaded_before else (end - timedelta(days=90), end),
         "national": (None, None) if loaded_before else (end.replace(day=1, year=end.year - 1), end),
+        "warehouse": (None, None),
     }
     for name, (start, stop) in windows.items():
         _say(f"running {DAGS[name]} " + (f"over {start}..{stop}" if start else "incrementally"))
@@ -187,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = pipeline_sub.add_parser("run", help="run the DAGs over a window (a back-fill when it is past)")
     run.add_argument("--start", type=_day, required=True)
     run.add_argument("--end", type=_day, required=True)
-    run.add_argument("--dag", choices=["all", "provincial", "national"], default="all")
+    run.add_argument("--dag", choices=["all", "provincial", "national", "warehouse"], default="all")
     run.set_defaults(func=cmd_pipeline_run)
 
     sandbox = sub.add_parser("sandbox", help="sandbox source servers")

@@ -12,7 +12,8 @@ from datetime import date
 from ingestion.config import PROJECT_ROOT, settings
 
 # The DAGs `chiso pipeline run` runs, in the order a night runs them.
-DAGS = {"provincial": "chiso_provincial_ingest", "national": "chiso_national_index"}
+DAGS = {"provincial": "chiso_provincial_ingest", "national": "chiso_national_index",
+        "warehouse": "chiso_warehouse"}
 
 
 class PipelineFailed(RuntimeError):
