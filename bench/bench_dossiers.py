@@ -123,8 +123,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--page-size", type=int, default=1000)
     args = parser.parse_args(argv)
 
+    started_pg = not pg.private_status().startswith("running")  # stop at the end what we started
     pg.start_private()
     pg.bootstrap()
+    print(f"extracting {args.days} days x {args.per_day} dossiers a day from the S2 sandbox ...", flush=True)
     as_of = datetime(2026, 3, 1, 0, 0, tzinfo=provincial.LOCAL_TZ)
     window = (as_of - timedelta(days=args.days), as_of)
     port = _free_port()
@@ -149,6 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
         copy_rows, copy_seconds = _copy_baseline(path)
     finally:
         os.unlink(path)
+    print(f"extract: {seconds:.0f} s; COPY baseline: {copy_seconds:.0f} s; timing the load stage", flush=True)
     _clear(window)
     reload, load_seconds = _reload(run["run_id"], window)
     loaded = reload.records_loaded
@@ -177,6 +180,8 @@ def main(argv: list[str] | None = None) -> dict:
     path = out / f"dossiers-{datetime.now():%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(results, indent=2))
     print(f"results: {path}")
+    if started_pg:
+        pg.stop_private()
     return results
 
 
