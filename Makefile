@@ -26,14 +26,14 @@ demo: install
 	@$(CHISO) demo
 
 test: install
-	@$(PY) -m ruff check ingestion dags tests
+	@$(PY) -m ruff check ingestion dags tests bench
 	@$(PY) -m pytest tests
 
 test-fast: install
 	@$(PY) -m pytest tests/unit
 
 lint: install
-	@$(PY) -m ruff check ingestion dags tests
+	@$(PY) -m ruff check ingestion dags tests bench
 	@cd dbt_project && ../.venv/bin/sqlfluff lint models
 
 stop:
