@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode
 
-DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
-# Compiled by `make manifest` / the runner before the DAG is parsed; never by the DAG file itself.
-DBT_MANIFEST = Path(os.environ.get("CHISO_DBT_MANIFEST", DBT_PROJECT / "target" / "manifest.json"))
+from ingestion.dbt_cosmos import dbt_task_group
+
 NATIONAL_INDEX = Asset("chiso://marts/national_index")
 
 
@@ -64,26 +60,8 @@ with DAG(
 
         return gate("raw", pipeline_run=get_current_context()["run_id"], sources=("dvcqg",))
 
-    transform = DbtTaskGroup(
-        group_id="dbt",
-        project_config=ProjectConfig(
-            dbt_project_path=DBT_PROJECT,
-            manifest_path=DBT_MANIFEST,
-            install_dbt_deps=False,
-        ),
-        profile_config=ProfileConfig(
-            profile_name="chiso", target_name="chiso", profiles_yml_filepath=DBT_PROJECT / "profiles.yml"
-        ),
-        # Tests that span two nodes (relationships) run once both exist, in a task of their own.
-        # Only the national slice and what it is built from; the warehouse DAG builds the rest.
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST,
-            select=["+mart_province_ranking", "+mart_unit_official_scores"],
-            should_detach_multiple_parents_tests=True,
-        ),
-        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
-        default_args={"retries": 0},
-    )
+    # Only the national slice and what it is built from; the warehouse DAG builds the rest.
+    transform = dbt_task_group(select=["+mart_province_ranking", "+mart_unit_official_scores"])
 
     @task
     def mart_gate() -> dict:

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-from pathlib import Path
 
 import pendulum
 from airflow.sdk import DAG, Asset, get_current_context, task
-from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode
 
-DBT_PROJECT = Path(__file__).resolve().parent.parent / "dbt_project"
-DBT_MANIFEST = Path(os.environ.get("CHISO_DBT_MANIFEST", DBT_PROJECT / "target" / "manifest.json"))
+from ingestion.dbt_cosmos import dbt_task_group
+
 WAREHOUSE = Asset("chiso://marts/warehouse")
 
 with DAG(
@@ -36,21 +33,7 @@ with DAG(
     tags=["chiso", "warehouse", "dbt"],
     doc_md=__doc__,
 ) as dag:
-    transform = DbtTaskGroup(
-        group_id="dbt",
-        project_config=ProjectConfig(dbt_project_path=DBT_PROJECT, manifest_path=DBT_MANIFEST,
-                                     install_dbt_deps=False),
-        profile_config=ProfileConfig(
-            profile_name="chiso", target_name="chiso", profiles_yml_filepath=DBT_PROJECT / "profiles.yml"
-        ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_MANIFEST,
-            exclude=["mart_province_ranking", "mart_unit_official_scores"],
-            should_detach_multiple_parents_tests=True,
-        ),
-        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
-        default_args={"retries": 0},
-    )
+    transform = dbt_task_group(exclude=["mart_province_ranking", "mart_unit_official_scores"])
 
     @task(outlets=[WAREHOUSE])
     def docs() -> str:

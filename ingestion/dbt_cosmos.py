@@ -1,0 +1,32 @@
+"""The dbt task group the DAGs share: one project, one profile, one compiled manifest (Cosmos renders it
+with LoadMode.DBT_MANIFEST, so parsing a DAG file never runs dbt)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode
+
+from ingestion.config import PROJECT_ROOT
+
+DBT_PROJECT = PROJECT_ROOT / "dbt_project"
+
+
+def dbt_task_group(*, select: list[str] | None = None, exclude: list[str] | None = None) -> DbtTaskGroup:
+    """Call inside a DAG. The manifest is compiled beforehand (`make manifest`, the runner, the deployment's
+    init step) to CHISO_DBT_MANIFEST."""
+    manifest = Path(os.environ.get("CHISO_DBT_MANIFEST", DBT_PROJECT / "target" / "manifest.json"))
+    return DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(dbt_project_path=DBT_PROJECT, manifest_path=manifest,
+                                     install_dbt_deps=False),
+        profile_config=ProfileConfig(profile_name="chiso", target_name="chiso",
+                                     profiles_yml_filepath=DBT_PROJECT / "profiles.yml"),
+        # Tests that span two nodes (relationships) run once both exist, in a task of their own.
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, select=select or [],
+                                   exclude=exclude or [], should_detach_multiple_parents_tests=True),
+        execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
+        default_args={"retries": 0},  # a failed model is fixed in code, not by retrying
+    )
