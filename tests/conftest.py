@@ -18,7 +18,12 @@ os.environ.setdefault("CHISO_HOME_DIR", str(ROOT / ".chiso" / "test"))
 os.environ.setdefault("CHISO_SUPERSET_PORT", "18088")
 os.environ.setdefault("CHISO_SANDBOX_DVCQG_PORT", "18701")
 
-from pipeline_fixtures import airflow_env, national_pipeline, pipeline_window  # noqa: E402, F401
+from pipeline_fixtures import (  # noqa: E402, F401
+    airflow_env,
+    national_pipeline,
+    pipeline_window,
+    warehouse_pipeline,
+)
 
 
 @pytest.fixture(scope="session")

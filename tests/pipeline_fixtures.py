@@ -37,3 +37,34 @@ def national_pipeline(pipeline_window) -> tuple[date, date]:
 
     run_dag("chiso_national_index", *pipeline_window, logical_date=LOGICAL_DATE)
     return pipeline_window
+
+
+# The synthetic province the warehouse tests and dashboards read: the sandboxes' clock fixed just after the
+# national window, dossiers from well before it, so months, days and the official scores all overlap.
+PROVINCE_AS_OF = "2026-10-01T06:00:00+07:00"
+PROVINCE_SCALE = {"dossiers_per_day": 400, "history_days": 75, "as_of": PROVINCE_AS_OF}
+
+
+@pytest.fixture(scope="session")
+def warehouse_pipeline(national_pipeline, landing_dir) -> tuple[date, date]:
+    """The whole night over the window: the national DAG (above), the provincial DAG against in-process
+    S2-S4 sandboxes, then the warehouse DAG (dbt build of every mart, gates, docs)."""
+    from ingestion.orchestration import DAGS, run_dag
+    from ingestion.sandbox.provincial import serve_centres, serve_dossiers, serve_feedback
+
+    saved = {k: os.environ.get(k) for k in ("CHISO_DOSSIERS_BASE_URL", "CHISO_FEEDBACK_BASE_URL",
+                                            "CHISO_CENTRES_BASE_URL")}
+    try:
+        with (serve_dossiers(**PROVINCE_SCALE) as d, serve_feedback(**PROVINCE_SCALE) as f,
+              serve_centres(**PROVINCE_SCALE) as c):
+            for name, url in (("DOSSIERS", d), ("FEEDBACK", f), ("CENTRES", c)):
+                os.environ[f"CHISO_{name}_BASE_URL"] = url
+            run_dag(DAGS["provincial"], *national_pipeline, logical_date=LOGICAL_DATE)
+        run_dag(DAGS["warehouse"], *national_pipeline, logical_date=LOGICAL_DATE)
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+    return national_pipeline
