@@ -1,5 +1,7 @@
-"""The KPI warehouse: dbt builds dimensions, facts, the service index per unit and day, and the data-quality
-marts (Cosmos, from the compiled manifest), then writes the dbt docs.
+"""The KPI warehouse: checks the raw gates of its sources passed, dbt builds dimensions, facts, the service
+index per unit and day, and the data-quality marts (Cosmos, from the compiled manifest), the GX mart gate
+validates them (results in audit.validation_runs, Data Docs), then the dbt docs are written and the
+marts published.
 
 Scheduled on the assets the provincial ingest DAG updates: it runs once all three sources have landed.
 The national slice (mart_province_ranking, mart_unit_official_scores) is the national DAG's, behind its own
@@ -33,9 +35,21 @@ with DAG(
     tags=["chiso", "warehouse", "dbt"],
     doc_md=__doc__,
 ) as dag:
+    @task
+    def raw_gates_passed() -> dict:
+        from ingestion.pipeline import PROVINCIAL_SOURCES, require_raw_gates
+
+        return require_raw_gates(PROVINCIAL_SOURCES)
+
     transform = dbt_task_group(exclude=["mart_province_ranking", "mart_unit_official_scores"])
 
-    @task(outlets=[WAREHOUSE])
+    @task
+    def mart_gate() -> dict:
+        from ingestion.pipeline import gate
+
+        return gate("mart", pipeline_run=get_current_context()["run_id"], sources=("warehouse",))
+
+    @task
     def docs() -> str:
         from ingestion.config import settings
         from ingestion.transform import run_dbt
@@ -45,4 +59,12 @@ with DAG(
                 pipeline_run=get_current_context()["run_id"])
         return str(target / "index.html")
 
-    transform >> docs()
+    @task(outlets=[WAREHOUSE])
+    def publish() -> int:
+        from ingestion.pipeline import publish as record_publication
+
+        context = get_current_context()
+        day = context["logical_date"].date()
+        return record_publication(WAREHOUSE.uri, day, day, context["run_id"])
+
+    raw_gates_passed() >> transform >> mart_gate() >> docs() >> publish()

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-from cosmos.constants import InvocationMode, LoadMode
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from ingestion.config import PROJECT_ROOT
 
@@ -24,9 +24,11 @@ def dbt_task_group(*, select: list[str] | None = None, exclude: list[str] | None
                                      install_dbt_deps=False),
         profile_config=ProfileConfig(profile_name="chiso", target_name="chiso",
                                      profiles_yml_filepath=DBT_PROJECT / "profiles.yml"),
-        # Tests that span two nodes (relationships) run once both exist, in a task of their own.
+        # One `dbt build` per node (its tests with it: half the dbt invocations of run + test tasks); tests
+        # that span two nodes (relationships) run once both exist, in a task of their own.
         render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, select=select or [],
-                                   exclude=exclude or [], should_detach_multiple_parents_tests=True),
+                                   exclude=exclude or [], test_behavior=TestBehavior.BUILD,
+                                   should_detach_multiple_parents_tests=True),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         default_args={"retries": 0},  # a failed model is fixed in code, not by retrying
     )

@@ -43,6 +43,23 @@ def gate(layer: str, pipeline_run: str | None = None, sources: tuple[str, ...] |
     return {"layer": layer, "suites": [o.suite for o in result.suites], "seconds": result.seconds}
 
 
+def require_raw_gates(sources: tuple[str, ...]) -> dict:
+    """The latest raw gate of every suite of these sources passed. The warehouse DAG starts with this: its
+    assets are only updated by ingest runs whose gate passed, but a manual run could follow a failed one."""
+    from ingestion import pg, quality
+
+    names = [s.name for s in quality.suites("raw", sources)]
+    with pg.connect("loader") as conn:
+        latest = dict(conn.execute(
+            "select distinct on (suite) suite, success from audit.validation_runs where suite = any(%s)"
+            " order by suite, validation_id desc", (names,)).fetchall())
+    bad = [n for n in names if latest.get(n) is not True]
+    if bad:
+        raise quality.GateFailed(f"raw gate not passed for {', '.join(bad)}: run the ingest DAG first"
+                                 " (see audit.validation_runs)")
+    return {"suites": names}
+
+
 def publish(dataset: str, window_start: date, window_end: date, pipeline_run: str | None,
             details: dict | None = None) -> int:
     """Record that the gated marts are the current ones; dashboards and downstream DAGs key on this."""

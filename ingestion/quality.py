@@ -65,6 +65,11 @@ SUITES = (
     Suite("raw.centre_snapshots", "raw", "centre_snapshots", "centres"),
     Suite("marts.mart_province_ranking", "mart", "mart_province_ranking", "dvcqg"),
     Suite("marts.mart_unit_official_scores", "mart", "mart_unit_official_scores", "dvcqg"),
+    # the warehouse DAG's publishing gate
+    Suite("marts.dim_unit", "mart", "dim_unit", "warehouse"),
+    Suite("marts.fct_dossier", "mart", "fct_dossier", "warehouse"),
+    Suite("marts.mart_unit_index_766_metrics", "mart", "mart_unit_index_766_metrics", "warehouse"),
+    Suite("marts.mart_unit_index_766", "mart", "mart_unit_index_766", "warehouse"),
 )
 
 
@@ -80,11 +85,13 @@ def suites(layer: str, sources: tuple[str, ...] | None = None) -> list[Suite]:
 # --- the expectations -------------------------------------------------------------------------------
 
 
-def _rows(description: str, query: str):
-    """A table-level rule as SQL: the query returns the offending rows, none means success."""
+def _rows(description: str, query: str, severity: str = "critical"):
+    """A table-level rule as SQL: the query returns the offending rows, none means success. A "warning"
+    is recorded in audit and Data Docs but does not fail the gate."""
     import great_expectations.expectations as gxe
 
-    return gxe.UnexpectedRowsExpectation(description=description, unexpected_rows_query=query)
+    return gxe.UnexpectedRowsExpectation(description=description, unexpected_rows_query=query,
+                                         severity=severity)
 
 
 def _scores(gxe, keys: str) -> list:
@@ -117,11 +124,16 @@ def _unit_known(keys: str) -> object:
                  " where ma_don_vi not in (select u.ma_don_vi from raw.units as u)")
 
 
-def _expectations(suite: str) -> list:
-    """The suite's expectations; every suite also expects a non-empty table (an empty one proves nothing)."""
+def _expectations(suite: str, schema: str) -> list:
+    """The suite's expectations; every suite also expects a non-empty table (an empty one proves nothing).
+    SQL rules name the validated schema's other tables as {batch_schema}."""
     import great_expectations.expectations as gxe
 
-    return [gxe.ExpectTableRowCountToBeBetween(min_value=1), *_rules(gxe, suite)]
+    rules = [gxe.ExpectTableRowCountToBeBetween(min_value=1), *_rules(gxe, suite)]
+    for rule in rules:
+        if isinstance(rule, gxe.UnexpectedRowsExpectation):
+            rule.unexpected_rows_query = rule.unexpected_rows_query.replace("{batch_schema}", schema)
+    return rules
 
 
 def _rules(gxe, suite: str) -> list:
@@ -147,6 +159,8 @@ def _rules(gxe, suite: str) -> list:
         ]
     if suite in PROVINCIAL_RULES:
         return PROVINCIAL_RULES[suite](gxe, not_null)
+    if suite in WAREHOUSE_RULES:
+        return WAREHOUSE_RULES[suite](gxe, not_null)
     if suite == "marts.mart_province_ranking":
         keys = ["period_type", "period_start", "department_code"]
         return [
@@ -282,6 +296,83 @@ PROVINCIAL_RULES = {
 }
 
 
+# Warehouse marts (dbt, the warehouse DAG). The province's communes are the communes seed, so another province
+# configured gets its own count.
+COMMUNES = "(select count(*) from seeds.communes)"
+
+
+def _every_commune_every(day_column: str, keys: str = "unit_code") -> object:
+    """Every commune of dim_unit has a row for every day (or period) the table covers."""
+    return _rows(f"every commune present for every {day_column}",
+                 f"select d.{day_column}, u.unit_code"
+                 f" from (select distinct {day_column} from {{batch}} as t) as d"
+                 " cross join (select unit_code from {batch_schema}.dim_unit"
+                 " where unit_type = 'commune') as u"
+                 f" where not exists (select from {{batch}} as b where b.{day_column} = d.{day_column}"
+                 f" and b.{keys} = u.unit_code)")
+
+
+def _dim_unit(gxe, not_null) -> list:
+    return [
+        *not_null("unit_code", "unit_name", "unit_type"),
+        gxe.ExpectColumnValuesToBeUnique(column="unit_code"),
+        gxe.ExpectColumnValuesToBeInSet(column="unit_type", value_set=["province", "agency", "commune"]),
+        _rows("one unit per commune of the communes seed",
+              f"select count(*) as communes from {{batch}} where unit_type = 'commune'"
+              f" having count(*) <> {COMMUNES}"),
+    ]
+
+
+def _fct_dossier(gxe, not_null) -> list:
+    return [
+        *not_null("dossier_code", "unit_code", "status"),
+        gxe.ExpectColumnValuesToBeUnique(column="dossier_code"),
+        gxe.ExpectColumnValuesToBeBetween(column="supplement_count", min_value=0),
+        gxe.ExpectColumnValuesToBeBetween(column="fee_total_vnd", min_value=0),
+        _rows("due_at not before received_at", "select dossier_code, received_at, due_at from {batch}"
+              " where due_at < received_at"),
+        _rows("unit_code in dim_unit", "select dossier_code, unit_code from {batch} where unit_code not in"
+              " (select u.unit_code from {batch_schema}.dim_unit as u)"),
+    ]
+
+
+def _index_metrics(gxe, not_null) -> list:
+    keys = ["unit_code", "period_start", "as_of_date", "metric_code"]
+    return [
+        *not_null(*keys, "max_points", "group_code", "source"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=keys),
+        gxe.ExpectColumnValuesToBeBetween(column="ratio", min_value=0, max_value=1),
+        gxe.ExpectColumnValuesToBeBetween(column="max_points", min_value=0, strict_min=True),
+        gxe.ExpectColumnValuesToBeInSet(column="group_code", value_set=GROUP_CODES),
+        _rows("points within 0..max_points", f"select {', '.join(keys)}, points, max_points from {{batch}}"
+              " where points < 0 or points > max_points"),
+        _rows("as_of_date within its month", f"select {', '.join(keys)} from {{batch}}"
+              " where date_trunc('month', as_of_date) <> period_start"),
+    ]
+
+
+def _unit_index(gxe, not_null) -> list:
+    keys = "unit_code, period_start, as_of_date"
+    return [
+        *not_null("unit_code", "period_start", "as_of_date", "unit_type"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "as_of_date"]),
+        *_scores(gxe, keys),
+        _rows("rank_in_type within 1..units_in_type",
+              f"select {keys}, rank_in_type, units_in_type from {{batch}}"
+              " where rank_in_type < 1 or rank_in_type > units_in_type"),
+        _rows("rank_in_type = 1 + units of the type with a strictly higher total (ties share, no gaps)",
+              _rank_check(keys, "period_start, as_of_date, unit_type", "rank_in_type",
+                          "where total_score is not null and unit_type <> 'province'")),
+        _every_commune_every("as_of_date"),
+    ]
+
+
+WAREHOUSE_RULES = {
+    "marts.dim_unit": _dim_unit, "marts.fct_dossier": _fct_dossier,
+    "marts.mart_unit_index_766_metrics": _index_metrics, "marts.mart_unit_index_766": _unit_index,
+}
+
+
 # --- the context ------------------------------------------------------------------------------------
 
 
@@ -361,8 +452,8 @@ def _build_suites(layer: str, schema: str | None = None, tables: list[str] | Non
     for suite in suites(layer):
         if tables is not None and suite.table not in tables:
             continue
-        gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=suite.name,
-                                                                expectations=_expectations(suite.name)))
+        expectations = _expectations(suite.name, schema)
+        gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=expectations))
         definitions.append(_upsert(ctx.validation_definitions, gx.ValidationDefinition(
             name=suite.name + _suffix(layer, schema), data=_batch_definition(ctx, schema, suite),
             suite=gx_suite), "validation_definitions"))
@@ -401,8 +492,9 @@ class SuiteOutcome:
     failed: int
     started_at: datetime
     finished_at: datetime
-    failures: list[dict] = field(default_factory=list)
+    failures: list[dict] = field(default_factory=list)  # critical: they fail the suite
     error: str | None = None
+    warnings: list[dict] = field(default_factory=list)  # failed "warning" expectations: recorded, not fatal
 
     def summary(self) -> str:
         """The suite and what failed, short: four expectations at most, plus the first error raised."""
@@ -469,6 +561,7 @@ def _failure(result) -> dict:
         "unexpected_percent": res.get("unexpected_percent"),
         "sample": sample[:SAMPLE],
         "exception": raised[0].get("exception_message") if raised else None,
+        "severity": config.get("severity") or "critical",
     }
 
 
@@ -495,11 +588,15 @@ def _validate(layer: str, schema: str, tables: list[str], run_name: str, build_d
     run = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
     done = datetime.now(UTC)
     table_of = {s.name: s.table for s in suites(layer)}
-    outcomes = sorted(
-        (SuiteOutcome(v.suite_name, f"{schema}.{table_of[v.suite_name]}", bool(v.success),
-                      v.statistics["evaluated_expectations"], v.statistics["unsuccessful_expectations"],
-                      _load_time(v, started), done, [_failure(r) for r in v.results if not r.success])
-         for v in run.run_results.values()), key=lambda o: o.started_at)
+    outcomes = []
+    for v in run.run_results.values():
+        failed = [_failure(r) for r in v.results if not r.success]
+        critical = [f for f in failed if f["severity"] == "critical"]
+        outcomes.append(SuiteOutcome(
+            v.suite_name, f"{schema}.{table_of[v.suite_name]}", not critical,
+            v.statistics["evaluated_expectations"], len(critical), _load_time(v, started), done, critical,
+            warnings=[f for f in failed if f["severity"] != "critical"]))
+    outcomes.sort(key=lambda o: o.started_at)
     for current, following in zip(outcomes, outcomes[1:], strict=False):  # one suite ends as the next starts
         current.finished_at = following.started_at
     return outcomes
@@ -508,7 +605,8 @@ def _validate(layer: str, schema: str, tables: list[str], run_name: str, build_d
 def _record(result: GateResult) -> None:
     with pg.connect("loader") as conn:
         for o in result.suites:
-            summary = {"failed": o.failures, "error": o.error, "data_docs": result.data_docs}
+            summary = {"failed": o.failures, "warnings": o.warnings, "error": o.error,
+                       "data_docs": result.data_docs}
             conn.execute(
                 "insert into audit.validation_runs (suite, layer, target, pipeline_run, started_at,"
                 " finished_at, success, expectations_evaluated, expectations_failed, results)"

@@ -67,6 +67,27 @@ def test_national_dag_shape(airflow_env):
     assert any(t.startswith("dbt.mart_unit_official_scores") for t in tasks)
 
 
+def test_warehouse_dag_gates_before_publishing(airflow_env):
+    """Raw gates checked, dbt, the mart gate, then docs and the publication, in that order only."""
+    probe = textwrap.dedent("""
+        import json, sys
+        from airflow.dag_processing.dagbag import DagBag
+        dag = DagBag(dag_folder=sys.argv[1]).get_dag("chiso_warehouse")
+        print(json.dumps({t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks}))
+    """)
+    result = subprocess.run([sys.executable, "-c", probe, str(PROJECT_ROOT / "dags")], env=airflow_env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    upstream = json.loads(result.stdout.strip().splitlines()[-1])
+    dbt_tasks = {t for t in upstream if t.startswith("dbt.")}
+    assert any("mart_unit_index_766" in t for t in dbt_tasks)
+    assert not any("mart_province_ranking" in t for t in dbt_tasks)  # the national DAG's
+    assert all(set(upstream[t]) <= dbt_tasks | {"raw_gates_passed"} for t in dbt_tasks)
+    assert set(upstream["mart_gate"]) <= dbt_tasks and upstream["mart_gate"]
+    assert upstream["docs"] == ["mart_gate"]
+    assert upstream["publish"] == ["docs"]
+
+
 def _marts_fingerprint(conn) -> dict[str, str]:
     out = {}
     for table in ("mart_province_ranking", "mart_unit_official_scores"):

@@ -46,12 +46,15 @@ select
     )::numeric(12, 3) as duration_seconds,
     validation_runs.success,
     case
+        when validation_runs.success and jsonb_array_length(coalesce(validation_runs.results -> 'warnings', '[]'))
+            > 0 then 'Đạt, có cảnh báo'
         when validation_runs.success then 'Đạt'
         when not validation_runs.success then 'Không đạt'
         else 'Đang chạy'
     end as result_label,
     validation_runs.expectations_evaluated,
     validation_runs.expectations_failed,
+    coalesce(jsonb_array_length(validation_runs.results -> 'warnings'), 0) as expectations_warned,
     failed_names.failed_expectations,
     left(validation_runs.results ->> 'error', 500) as error
 

@@ -256,7 +256,7 @@ final as (
         supplement_count,
         first_requested_at as first_supplement_requested_at,
         second_requested_at as second_supplement_requested_at,
-        round((extract(epoch from waiting) / 3600)::numeric, 2) as supplement_waiting_hours,
+        round((extract(epoch from waiting) / 3600)::numeric, 2)::numeric(12, 2) as supplement_waiting_hours,
         has_open_supplement_request,
         finished_at is not null as is_finished,
         is_on_time,
@@ -276,7 +276,7 @@ final as (
             )
         end as overdue_from_date,
         fee_count,
-        fee_total_vnd,
+        fee_total_vnd::numeric(18, 2) as fee_total_vnd,
         fee_total_vnd > 0 as has_fee,
         online_payment,
         coalesce(online_payment in (1, 2), false) as is_paid_online,
