@@ -104,7 +104,8 @@ daily as (
         avg(expected_hours.counters_open) filter (where expected_hours.tickets_issued > 0) as counters_open_mean,
         sum(expected_hours.tickets_issued) as tickets_issued,
         sum(expected_hours.mean_wait_minutes * expected_hours.tickets_issued)
-        / nullif(sum(expected_hours.tickets_issued), 0) as mean_wait_minutes,
+        / nullif(sum(expected_hours.tickets_issued) filter (where expected_hours.mean_wait_minutes is not null), 0)
+            as mean_wait_minutes,
         percentile_cont(0.9) within group (order by expected_hours.mean_wait_minutes) filter (
             where expected_hours.tickets_issued > 0
         ) as p90_hourly_mean_wait_minutes,
