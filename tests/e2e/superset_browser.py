@@ -14,13 +14,14 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
                  "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-# Per chart on the page: what it draws, and whether it shows an error or "no results".
+# Per chart on the page: what it draws (text: what it says), and whether it shows an error or "no results".
 CHART_STATE_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-component"]')].map(el => ({
     title: (el.querySelector('[data-test="editable-title"]') || el).innerText.trim(),
     loading: el.querySelectorAll('[data-test="loading-indicator"], .loading').length,
     canvas: el.querySelectorAll('[data-test="chart-container"] canvas').length,
     rows: el.querySelectorAll('[data-test="chart-container"] tbody tr').length,
     bigNumber: [...el.querySelectorAll('.header-line')].map(e => e.innerText.trim()).join(''),
+    text: (el.querySelector('[data-test="chart-container"]') || {innerText: ''}).innerText.trim(),
     errors: el.querySelectorAll('.alert-danger, .ant-alert-error, [data-test="error-message"]').length,
     empty: /No results were returned|No data/.test(el.innerText),
 }))"""
