@@ -70,6 +70,8 @@ SUITES = (
     Suite("marts.fct_dossier", "mart", "fct_dossier", "warehouse"),
     Suite("marts.mart_unit_index_766_metrics", "mart", "mart_unit_index_766_metrics", "warehouse"),
     Suite("marts.mart_unit_index_766", "mart", "mart_unit_index_766", "warehouse"),
+    Suite("marts.mart_centre_operations", "mart", "mart_centre_operations", "warehouse"),
+    Suite("marts.mart_procedure_catalogue", "mart", "mart_procedure_catalogue", "warehouse"),
 )
 
 
@@ -367,7 +369,44 @@ def _unit_index(gxe, not_null) -> list:
     ]
 
 
+def _centre_operations(gxe, not_null) -> list:
+    keys = "centre_code, local_date"
+    every_day = ("select d.local_date, c.centre_code from (select distinct local_date from {batch} as t) as d"
+                 " cross join (select distinct centre_code from {batch} as t) as c where not exists (select"
+                 " from {batch} as b where b.local_date = d.local_date and b.centre_code = c.centre_code)")
+    return [
+        *not_null("centre_code", "local_date", "expected_hours", "online_hours", "offline_hours"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["centre_code", "local_date"]),
+        *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1)
+          for c in ("camera_online_share", "online_share")),
+        _rows("online + offline hours = expected hours",
+              f"select {keys}, expected_hours, online_hours, offline_hours from {{batch}}"
+              " where online_hours + offline_hours <> expected_hours"),
+        _rows("longest gap and gap count within the offline hours",
+              f"select {keys}, offline_hours, gap_count, longest_gap_hours from {{batch}}"
+              " where longest_gap_hours > offline_hours or gap_count > offline_hours"),
+        _rows("cameras online within cameras installed; mean wait within max wait",
+              f"select {keys}, cameras_online_latest, cameras, mean_wait_minutes, max_wait_minutes"
+              " from {batch} where cameras_online_latest > cameras or mean_wait_minutes > max_wait_minutes"),
+        _rows("every centre present every day", every_day),
+    ]
+
+
+def _procedure_catalogue(gxe, not_null) -> list:
+    return [
+        *not_null("unit_level", "online_level", "procedures_published"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_level", "online_level"]),
+        gxe.ExpectColumnValuesToBeBetween(column="integrated_online_share", min_value=0, max_value=1),
+        _rows("integrated online <= integrated <= published",
+              "select unit_level, online_level, procedures_published, procedures_integrated,"
+              " procedures_integrated_online from {batch} where procedures_integrated_online >"
+              " procedures_integrated or procedures_integrated > procedures_published"),
+    ]
+
+
 WAREHOUSE_RULES = {
+    "marts.mart_centre_operations": _centre_operations,
+    "marts.mart_procedure_catalogue": _procedure_catalogue,
     "marts.dim_unit": _dim_unit, "marts.fct_dossier": _fct_dossier,
     "marts.mart_unit_index_766_metrics": _index_metrics, "marts.mart_unit_index_766": _unit_index,
 }
