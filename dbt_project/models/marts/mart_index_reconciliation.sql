@@ -1,7 +1,7 @@
 -- chiso's service-index group scores of the home province's agencies and communes against DVCQG's official
 -- ones, per unit, month and group: both figures, the difference and whether it is beyond the group's
 -- tolerance (seed index766_reconciliation_rules, else var index766_reconciliation_tolerance). chiso's side
--- is the final figure of a month (as of its last day); the months are those chiso has final figures for.
+-- is the final figure of a month (as of its last day); the months are those both sides publish.
 with
 
 computed as (
@@ -35,13 +35,19 @@ computed_final as (
 
 ),
 
+official_months as (
+
+    select * from official
+    where period_type = 'month'
+
+),
+
+-- months chiso has final figures for and DVCQG has published
 months as (
 
-    select
-        min(period_start) as first_month,
-        max(period_start) as last_month
-
-    from computed_final
+    select period_start from computed_final
+    intersect
+    select period_start from official_months
 
 ),
 
@@ -56,6 +62,9 @@ computed_long as (
         score_row.score
 
     from computed_final
+
+    inner join months
+        on computed_final.period_start = months.period_start
 
     cross join
         lateral (
@@ -73,30 +82,28 @@ computed_long as (
 official_long as (
 
     select
-        official.unit_code,
-        official.unit_name,
-        official.unit_type,
-        official.period_start,
+        official_months.unit_code,
+        official_months.unit_name,
+        official_months.unit_type,
+        official_months.period_start,
         score_row.group_code,
         score_row.score
 
-    from official
+    from official_months
 
     inner join months
-        on official.period_start between months.first_month and months.last_month
+        on official_months.period_start = months.period_start
 
     cross join
         lateral (
             values
-            ('CKMB', official.ckmb),
-            ('TDGQ', official.tdgq),
-            ('CLGQ', official.clgq),
-            ('TTTT', official.tttt),
-            ('MDSH', official.mdsh),
-            ('MDHL', official.mdhl)
+            ('CKMB', official_months.ckmb),
+            ('TDGQ', official_months.tdgq),
+            ('CLGQ', official_months.clgq),
+            ('TTTT', official_months.tttt),
+            ('MDSH', official_months.mdsh),
+            ('MDHL', official_months.mdhl)
         ) as score_row (group_code, score)
-
-    where official.period_type = 'month'
 
 ),
 
