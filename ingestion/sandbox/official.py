@@ -10,7 +10,8 @@ CKMB and the metric from DVCQG; satisfaction comes from channels it does not rea
 A month is judged as of its last day, from the dossiers as they stand at the clock (the S2 clock: a fixed
 `as_of`, or now): received in the month and not withdrawn (TrangThaiHoSo 7) for the received-based counts,
 finished in the month for the finished-based ones; impossible records (which the warehouse quarantines) are
-left out. Metric scores are rounded to two decimals and a group is their sum, as the portal publishes.
+left out (a record with an unknown unit code counts for its unit). Metric scores are rounded to two
+decimals and a group is their sum, as the portal publishes.
 
 Not all units synced: `unsynced_units(seed)` names a few units whose desk (non-online) dossiers reached
 DVCQG wrongly, so their official figures differ from chiso's: "missing" (DVCQG never got them: it counts the
@@ -67,6 +68,15 @@ class UnitMonth:
     processing_days: float = 0.0  # sum over those, days from receipt to finish
 
 
+def _quarantined(u: np.ndarray, received: np.ndarray) -> np.ndarray:
+    """The impossible records the warehouse's loader rejects (province.Province._record's mess): a due date
+    before receipt or a status out of range. The third kind, MaDonVi "H15.999", is kept: the unit is known
+    by its name (DonViXuLy), as DVCQG knows it by the dossier code."""
+    x = u[:, pv.U["impossible"]]
+    kind = (x / pv.MESS["impossible"] * 3).astype(int)
+    return (x < pv.MESS["impossible"]) & (((kind == 0) & received) | (kind == 1))
+
+
 def _facts(lv: pv.Lives, at: int, p_fee: np.ndarray, p_paper: np.ndarray) -> dict[str, np.ndarray]:
     """Per dossier, what its record shows as of `at` (see province.Province._record) and the warehouse's
     verdicts on it (fct_dossier: is_on_time, overdue_from_date)."""
@@ -74,8 +84,7 @@ def _facts(lv: pv.Lives, at: int, p_fee: np.ndarray, p_paper: np.ndarray) -> dic
     _, status = lv.as_of(at)
     u, end = lv.u, pv.END
     received = ev[:, 1] >= 0
-    impossible = u[:, pv.U["impossible"]] < pv.MESS["impossible"]
-    keep = received & (status != 7) & ~impossible
+    keep = received & (status != 7) & ~_quarantined(u, received)
     finished = (ev[:, end] >= 0) & np.isin(lv.end_status, (3, 8, 9))
     fin = np.where(finished, ev[:, end], -1)
     req1, back1, req2, back2 = ev[:, 3], ev[:, 4], ev[:, 5], ev[:, 6]
@@ -171,7 +180,8 @@ class OfficialScores:
             if lv is None:
                 continue
             upd, _ = lv.as_of(at)
-            ok = (upd >= 0) & (lv.u[:, pv.U["impossible"]] >= pv.MESS["impossible"]) & agency[lv.unit]
+            ok = (upd >= 0) & ~_quarantined(lv.u, (lv.events[:, 1] >= 0) & (lv.events[:, 1] <= at))
+            ok &= agency[lv.unit]
             for k, p in set(zip(lv.unit[ok].tolist(), lv.proc[ok].tolist(), strict=True)):
                 seen.setdefault(k, set()).add(p)
         out = {}
