@@ -122,3 +122,18 @@ def test_without_the_province_scores_stay_synthetic(scores) -> None:
     assert derived["CKMB"] == sb.scores(unit, period)["CKMB"]  # not a dossier-based group
     assert derived["CLGQ"] != sb.scores(unit, period)["CLGQ"]
     assert not scores.covers(2026, 7) and scores.covers(2026, 8) and not scores.covers(2026, 11)
+
+
+def test_the_sandbox_lists_its_unsynced_units(scores) -> None:
+    import httpx
+
+    with sb.serve(**SCALE) as base_url:
+        listed = httpx.get(f"{base_url}/_sandbox/unsynced").json()
+        body = {"timeType": "month", "year": MONTH[0], "month": MONTH[1],
+                "rootDepartmentId": sb.province("H15").id, "currentPage": 1, "pageSize": 200}
+        row = httpx.post(f"{base_url}/api/v1/reporting/evaluation/service-results", json=body).json()
+    row = row["data"]["evaluation"]
+    assert listed["unsynced"] == scores.unsynced and listed["start"] == scores.province.start.isoformat()
+    served = {r["departmentCode"]: r["groupScores"]["CLGQ"] for r in row}
+    unit = next(u for u in sb.units("H15") if u.code == next(iter(scores.unsynced)))
+    assert round(served[unit.code] * 100) == sb.scores(unit, sb.Period("month", *MONTH), scores)["CLGQ"]
