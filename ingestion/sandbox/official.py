@@ -10,8 +10,7 @@ CKMB and the metric from DVCQG; satisfaction comes from channels it does not rea
 A month is judged as of its last day, from the dossiers as they stand at the clock (the S2 clock: a fixed
 `as_of`, or now): received in the month and not withdrawn (TrangThaiHoSo 7) for the received-based counts,
 finished in the month for the finished-based ones; impossible records (which the warehouse quarantines) are
-left out (a record with an unknown unit code counts for its unit). Metric scores are rounded to two
-decimals and a group is their sum, as the portal publishes.
+left out. Metric scores are rounded to two decimals and a group is their sum, as the portal publishes.
 
 Not all units synced: `unsynced_units(seed)` names a few units whose desk (non-online) dossiers reached
 DVCQG wrongly, so their official figures differ from chiso's: "missing" (DVCQG never got them: it counts the
@@ -71,12 +70,10 @@ class UnitMonth:
 
 
 def _quarantined(u: np.ndarray, received: np.ndarray) -> np.ndarray:
-    """The impossible records the warehouse's loader rejects (province.Province._record's mess): a due date
-    before receipt or a status out of range. The third kind, MaDonVi "H15.999", is kept: the unit is known
-    by its name (DonViXuLy), as DVCQG knows it by the dossier code."""
-    x = u[:, pv.U["impossible"]]
-    kind = (x / pv.MESS["impossible"] * 3).astype(int)
-    return (x < pv.MESS["impossible"]) & (((kind == 0) & received) | (kind == 1))
+    """The impossible records (province.Province._record's mess: a due date before receipt, a status out of
+    range, the unknown unit code "H15.999"): DVCQG's sync rejects them, as the warehouse's loader does (the
+    loader recovers some unknown codes by the unit's name; see the e2e reconciliation test)."""
+    return u[:, pv.U["impossible"]] < pv.MESS["impossible"]
 
 
 def _facts(lv: pv.Lives, at: int, p_fee: np.ndarray, p_paper: np.ndarray) -> dict[str, np.ndarray]:
