@@ -25,11 +25,18 @@ SOURCES = ("dvcqg", "dossiers", "feedback", "centres")
 
 
 def _sandbox_cmd(source: str, port: int) -> list[str]:
+    # S1-S4 serve one sandbox province (same seed, scale and first day: S1 scores the province's units
+    # from the dossiers S2 serves), so every server gets the same first day, even across midnight.
+    from datetime import date, timedelta
+
+    from ingestion.sandbox.province import DEFAULT_HISTORY_DAYS
+
+    start = ["--start", (date.today() - timedelta(days=DEFAULT_HISTORY_DAYS)).isoformat()]
     if source == "dvcqg":
         return [sys.executable, "-m", "ingestion.sandbox.dvcqg", "--host", settings().sandbox_host,
-                "--port", str(port)]
+                "--port", str(port), *start]
     return [sys.executable, "-m", "ingestion.sandbox.provincial", "--source", source, "--host",
-            settings().sandbox_host, "--port", str(port)]
+            settings().sandbox_host, "--port", str(port), *start]
 
 
 def sandbox_up(sources: tuple[str, ...] = SOURCES) -> None:

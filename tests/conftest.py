@@ -19,6 +19,7 @@ os.environ.setdefault("CHISO_SUPERSET_PORT", "18088")
 os.environ.setdefault("CHISO_SANDBOX_DVCQG_PORT", "18701")
 
 from pipeline_fixtures import (  # noqa: E402, F401
+    PROVINCE_SCALE,
     airflow_env,
     national_pipeline,
     pipeline_window,
@@ -58,7 +59,8 @@ def warehouse() -> Iterator[None]:
 def dvcqg_server() -> Iterator[str]:
     from ingestion.sandbox import dvcqg
 
-    with dvcqg.serve() as base_url:
+    # the sandbox province of the provincial sandboxes: S1 scores its units from the same dossiers
+    with dvcqg.serve(**PROVINCE_SCALE) as base_url:
         yield base_url
 
 

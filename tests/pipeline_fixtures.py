@@ -39,9 +39,11 @@ def national_pipeline(pipeline_window) -> tuple[date, date]:
     return pipeline_window
 
 
-# The synthetic province the warehouse tests and dashboards read: the sandboxes' clock fixed just after the
-# national window, dossiers from well before it, so months, days and the official scores all overlap.
-PROVINCE_AS_OF = "2026-10-01T06:00:00+07:00"
+# The synthetic province the warehouse tests and dashboards read: the sandboxes' clock fixed at the end of the
+# national window, dossiers from well before it, so months, days and the official scores all overlap. At the
+# window's end exactly, the provincial extract holds every dossier as the sandboxes show it (a later clock
+# would leave out the dossiers changed after midnight), like the S1 sandbox that scores them (same clock).
+PROVINCE_AS_OF = "2026-10-01T00:00:00+07:00"
 PROVINCE_SCALE = {"dossiers_per_day": 400, "history_days": 75, "as_of": PROVINCE_AS_OF}
 
 

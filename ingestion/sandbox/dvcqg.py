@@ -4,12 +4,17 @@ POST only, JSON envelope {"code": "OK", "message", "data"} with HTTP 201, paging
 (1-based; `data.pagination` gives total/totalPages), `code` != "OK" for bad requests.
 
 Data are synthetic and deterministic: every number is computed from a hash of (unit, period, metric), so
-any period can be served without state. The 34 provinces carry their real codes, names and ids; the home
-province (H15, Đắk Lắk) has 16 provincial agencies (H15.1..H15.16) and its 102 real communes
-(H15.17..H15.118); other provinces get generic unit names. Metric scores follow the rules in
-reference/index766_components.csv; group scores are the exact sum of their metric scores and the total the
-exact sum of the groups (all in hundredths). The national table for timeType=year, year=2026 is the real
-capture of 2026-09-17. Run: `python -m ingestion.sandbox.dvcqg --port 8701`.
+any period can be served without state, except the home province's agencies and communes for the months the
+S2 sandbox province has dossiers in: a server given that province's scale (`serve(..., seed=,
+dossiers_per_day=, history_days=/start=, as_of=)`, the same keywords and defaults as the S2 sandbox) scores
+their dossier-based groups from those dossiers, a few units left "not synced" (`official.py`;
+`GET /_sandbox/unsynced` lists them and the derivation's settings). The 34 provinces carry their real
+codes, names and ids; the home province (H15, Đắk Lắk) has 16 provincial agencies (H15.1..H15.16) and its
+102 real communes (H15.17..H15.118); other provinces get generic unit names. Metric scores follow the rules
+in reference/index766_components.csv; group scores are the exact sum of their metric scores and the total
+the exact sum of the groups (all in hundredths; a derived group none of whose metrics applies is null).
+The national table for timeType=year, year=2026 is the real capture of 2026-09-17.
+Run: `python -m ingestion.sandbox.dvcqg --port 8701` (options of the province as the S2 sandbox's).
 """
 
 from __future__ import annotations
@@ -22,12 +27,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from ingestion import reference
 from ingestion.sandbox import Faults, SandboxHandler, SandboxServer, running
+
+if TYPE_CHECKING:
+    from ingestion.sandbox.official import OfficialScores, UnitMonth
 
 GROUP_MAX = {"CKMB": 18, "TDGQ": 20, "CLGQ": 12, "TTTT": 10, "MDHL": 18, "MDSH": 22}
 GROUP_NAMES = {"CKMB": "Công khai, minh bạch", "TDGQ": "Tiến độ giải quyết",
@@ -295,6 +303,84 @@ def _group_mdhl(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any
     ], {}
 
 
+# --- groups derived from the sandbox province's dossiers (official.py counts them) -------------------
+
+
+def _points(num: int, den: int, mx: float, full_at: float = 1.0) -> float | None:
+    """min(max, max x ratio / full_at); a zero denominator is not applicable."""
+    return min(mx, mx * num / den / full_at) if den else None
+
+
+def _derived_tdgq(m: UnitMonth, _: tuple[dict[str, Any], ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    c = m.counts
+    on_time, received = c["received"] - c["overdue"], c["received"]
+    fields = {"totalReceived": received, "totalOnTime": on_time, "totalOverdue": c["overdue"],
+              "totalCompleted": m.completed,
+              "avgProcessingDays": round(m.processing_days / m.completed, 2) if m.completed else 0.0}
+    return [_metric("totalOnTime/totalReceived", "Tỷ lệ hồ sơ xử lý trước hạn, đúng hạn", on_time, received,
+                    20, _points(on_time, received, 20))], fields
+
+
+def _derived_clgq(m: UnitMonth, _: tuple[dict[str, Any], ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    c = m.counts
+    authority, online, used = c["authority"], c["online_procedures"], c["online_services_used"]
+    total, channel_online = c["received"], c["received_online"]
+    full, postal = c["full_online_procedures"], c["received_postal"]
+    fields = {"authorityCount": authority, "partialCount": online - full, "fullCount": full,
+              "onlineDossierCount": used, "onlineServiceTotal": online,
+              "channelOnlineSum": channel_online, "channelDirectSum": total - channel_online - postal,
+              "channelPostalSum": postal, "channelTotalSum": total}
+    return [
+        _metric("A", "Tỷ lệ TTHC cung cấp DVCTT (một phần + toàn trình)", online, authority, 2,
+                _points(online, authority, 2, 0.8)),
+        _metric("B", "Tỷ lệ DVCTT có phát sinh hồ sơ trực tuyến", used, online, 4, _points(used, online, 4)),
+        _metric("C", "Tỷ lệ hồ sơ nộp trực tuyến", channel_online, total, 6,
+                _points(channel_online, total, 6, 0.5)),
+    ], fields
+
+
+def _derived_tttt(m: UnitMonth, _: tuple[dict[str, Any], ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    c = m.counts
+    paid, obliged = c["received_fee_paid_online"], c["received_with_fee"]
+    fees, with_payment, integrated = (c["fee_procedures"], c["fee_procedures_paid_online"],
+                                      c["fee_procedures_with_fee_data"])
+    fields = {"totalDossierOnlinePaymentSuccess": paid, "totalDossierFinancialObligation": obliged,
+              "totalDossierOnlineFormalityPaymentSuccess": with_payment,
+              "totalFeeDossierFormality": integrated, "totalFeeFormality": fees}
+    return [
+        _metric("A", "Tỷ lệ hồ sơ thanh toán trực tuyến", paid, obliged, 6, _points(paid, obliged, 6)),
+        _metric("B", "Tỷ lệ TTHC có giao dịch thanh toán trực tuyến", with_payment, fees, 2,
+                _points(with_payment, fees, 2, 0.8)),
+        _metric("C", "Tỷ lệ TTHC có nghĩa vụ tài chính được tích hợp thanh toán trên Cổng DVCQG", integrated,
+                fees, 2, _points(integrated, fees, 2, 0.8)),
+    ], fields
+
+
+def _derived_mdsh(m: UnitMonth, synthetic: tuple[dict[str, Any], ...]
+                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Six metrics from the dossiers; the e-certified-copy one (no dossier shows it) stays synthetic."""
+    c = m.counts
+    pairs = {  # code -> (numerator, denominator, points at full ratio)
+        "ORIGINAL_RESULT_AVAILABLE": (c["finished_paper_e_result"], c["finished_paper_required"], 1.0),
+        "SO_HOA_GIAY_TO_GIAI_QUYET": (c["finished_digitised"], c["finished"], 1.0),
+        "REUSED_DIGITIZED_DATA": (c["received_digitised"], c["received"], 0.8),
+        "SYNCED_WITH_DVCQG_PERSONAL_STORAGE": (c["received_data_store"], c["received"], 1.0),
+        "CITIZEN_DATA_CONNECTED_DOSSIER": (c["received_population_data"], c["received"], 1.0),
+        "CITIZEN_DATA_CONNECTED_FORMALITY": (c["population_data_procedures"], c["citizen_procedures"], 1.0),
+    }
+    out = []
+    for code, name, mx, _, _ in _MDSH:
+        if code in pairs:
+            num, den, full_at = pairs[code]
+            out.append(_metric(code, name, num, den, mx, _points(num, den, mx, full_at)))
+        else:
+            out.append(next(x for x in synthetic if x["code"] == code))
+    return out, {}
+
+
+DERIVED = {"TDGQ": _derived_tdgq, "CLGQ": _derived_clgq, "TTTT": _derived_tttt, "MDSH": _derived_mdsh}
+
+
 GROUPS = {"CKMB": _group_ckmb, "TDGQ": _group_tdgq, "CLGQ": _group_clgq, "TTTT": _group_tttt,
           "MDSH": _group_mdsh, "MDHL": _group_mdhl}
 
@@ -308,20 +394,45 @@ def group(unit: Unit, period: Period, code: str) -> tuple[int, tuple[dict[str, A
     return cents, tuple(metrics), fields
 
 
-def scores(unit: Unit, period: Period) -> dict[str, int]:
-    """Group scores and total, in hundredths."""
-    out = {code: group(unit, period, code)[0] for code in GROUP_MAX}
-    out["total"] = sum(out.values())
+def _derived(unit: Unit, period: Period, code: str, official: OfficialScores | None) -> UnitMonth | None:
+    """The unit's month from the sandbox province's dossiers, when this group of it is derived."""
+    if (official is None or code not in official.DERIVED_GROUPS or period.kind != "month"
+            or not unit.code.startswith(f"{HOME_CODE}.") or not official.covers(period.year, period.n)):
+        return None
+    return official.month(period.year, period.n)[unit.code]
+
+
+def unit_group(unit: Unit, period: Period, code: str, official: OfficialScores | None = None
+               ) -> tuple[int, tuple[dict[str, Any], ...], dict[str, Any]]:
+    """As `group`, but derived from the dossiers where `official` covers the unit and month."""
+    month = _derived(unit, period, code, official)
+    if month is None:
+        return group(unit, period, code)
+    metrics, fields = DERIVED[code](month, group(unit, period, code)[1])
+    scored = [round(m["score"] * 100) for m in metrics if m["score"] is not None]
+    cents = sum(scored) if scored else None  # no sub-indicator applies: the group is not applicable
+    assert cents is None or cents <= GROUP_MAX[code] * 100, (unit.code, code, cents)
+    return cents, tuple(metrics), fields  # type: ignore[return-value]
+
+
+def scores(unit: Unit, period: Period, official: OfficialScores | None = None) -> dict[str, int | None]:
+    """Group scores and total, in hundredths (a derived group may be None: not applicable)."""
+    out: dict[str, int | None] = {code: unit_group(unit, period, code, official)[0] for code in GROUP_MAX}
+    out["total"] = sum(v or 0 for v in out.values())
     return out
 
 
-def _score_row(unit: Unit, period: Period) -> dict[str, Any]:
-    s, prev = scores(unit, period), scores(unit, period.previous())
+def _hundredths(cents: int | None) -> float | None:
+    return None if cents is None else cents / 100
+
+
+def _score_row(unit: Unit, period: Period, official: OfficialScores | None = None) -> dict[str, Any]:
+    s, prev = scores(unit, period, official), scores(unit, period.previous(), official)
     return {"departmentId": unit.id, "departmentName": unit.name, "departmentCode": unit.code,
             "departmentType": unit.type, "departmentLevel": _level(unit),
             "totalScore": s["total"] / 100, "ratio": s["total"] / 100,
             "scoreDelta": (s["total"] - prev["total"]) / 100,
-            "groupScores": {code: s[code] / 100 for code in GROUP_MAX}}
+            "groupScores": {code: _hundredths(s[code]) for code in GROUP_MAX}}
 
 
 def _level(unit: Unit) -> str:
@@ -417,8 +528,9 @@ def _captured_2026() -> list[dict[str, Any]]:
     return out
 
 
-def province_table(root: Unit, period: Period, body: dict[str, Any], today: date) -> dict[str, Any]:
-    rows = [_score_row(u, period) for u in _visible(units(root.code), period, today)]
+def province_table(root: Unit, period: Period, body: dict[str, Any], today: date,
+                   official: OfficialScores | None = None) -> dict[str, Any]:
+    rows = [_score_row(u, period, official) for u in _visible(units(root.code), period, today)]
     page, pagination = _page(rows, body)
     for i, row in enumerate(page, start=(pagination["currentPage"] - 1) * pagination["pageSize"] + 1):
         row["stt"] = i
@@ -426,28 +538,29 @@ def province_table(root: Unit, period: Period, body: dict[str, Any], today: date
             "pagination": pagination}
 
 
-def _detail_row(unit: Unit, period: Period, code: str, tree: bool) -> dict[str, Any]:
-    cents, metrics, fields = group(unit, period, code)
-    prev = group(unit, period.previous(), code)[0]
+def _detail_row(unit: Unit, period: Period, code: str, tree: bool,
+                official: OfficialScores | None = None) -> dict[str, Any]:
+    cents, metrics, fields = unit_group(unit, period, code, official)
+    prev = unit_group(unit, period.previous(), code, official)[0]
     mx = GROUP_MAX[code]
+    ratio = None if cents is None else round(cents / mx, 2)
     row: dict[str, Any] = {"departmentId": unit.id, "departmentName": unit.name, "departmentCode": unit.code,
                            "departmentType": unit.type, "departmentLevel": _level(unit)}
     if tree:
-        row |= {"level": _level(unit), **fields, "ratio": round(cents / mx, 2), "score": cents / 100,
-                "maxScore": mx}
+        row |= {"level": _level(unit), **fields, "ratio": ratio, "score": _hundredths(cents), "maxScore": mx}
     else:
-        row |= {"totalScore": cents / 100, "totalMaxScore": mx, "ratio": round(cents / mx, 2)}
-    row["scoreDelta"] = (cents - prev) / 100
+        row |= {"totalScore": _hundredths(cents), "totalMaxScore": mx, "ratio": ratio}
+    row["scoreDelta"] = None if cents is None or prev is None else (cents - prev) / 100
     row["metrics"] = list(metrics)
     return row
 
 
 def group_detail(endpoint: str, root: Unit, period: Period, body: dict[str, Any],
-                 today: date) -> dict[str, Any]:
+                 today: date, official: OfficialScores | None = None) -> dict[str, Any]:
     code, tree = ENDPOINT_GROUP[endpoint], endpoint in TREE_ENDPOINTS
     shown = _visible(units(root.code), period, today)
     page, pagination = _page(shown, body)
-    rows = [_detail_row(u, period, code, tree) for u in page]
+    rows = [_detail_row(u, period, code, tree, official) for u in page]
     for i, row in enumerate(rows, start=(pagination["currentPage"] - 1) * pagination["pageSize"] + 1):
         row["stt"] = i
     head = _detail_row(root, period, code, tree) if shown else None
@@ -458,8 +571,10 @@ def group_detail(endpoint: str, root: Unit, period: Period, body: dict[str, Any]
     return {"overview": head, "monthlyChart": [], "evaluation": rows, "pagination": pagination}
 
 
-def answer(path: str, body: Any, today: date | None = None) -> dict[str, Any]:
-    """The envelope for one API call (pure: the server and tests share it)."""
+def answer(path: str, body: Any, today: date | None = None,
+           official: OfficialScores | None = None) -> dict[str, Any]:
+    """The envelope for one API call (pure: the server and tests share it). `official` derives the home
+    province's units' scores from the sandbox province's dossiers (see official.py)."""
     today = today or date.today()
     try:
         if not isinstance(body, dict):
@@ -471,14 +586,15 @@ def answer(path: str, body: Any, today: date | None = None) -> dict[str, Any]:
                 root = province(str(body["rootDepartmentId"]))
                 if root is None:
                     return {"code": "NOT_FOUND", "message": "rootDepartmentId not found", "data": None}
-                data = province_table(root, period, body, today)
+                data = province_table(root, period, body, today, official if root.code == HOME_CODE else None)
             else:
                 data = national_table(period, today)
         elif name.removeprefix("evaluation/") in ENDPOINT_GROUP:
             root = province(str(body.get("rootDepartmentId") or ""))
             if root is None:
                 raise BadRequest("rootDepartmentId is required and must be a province")
-            data = group_detail(name.removeprefix("evaluation/"), root, period_of(body), body, today)
+            data = group_detail(name.removeprefix("evaluation/"), root, period_of(body), body, today,
+                                official if root.code == HOME_CODE else None)
         else:
             return {"code": "NOT_FOUND", "message": f"no such report: {path}", "data": None}
     except BadRequest as exc:
@@ -508,9 +624,15 @@ class Handler(SandboxHandler):
         if not self.path.startswith("/api/v1/reporting/"):
             self.send_json(404, {"code": "NOT_FOUND", "message": f"no such path: {self.path}", "data": None})
             return
-        self.send_with_fault(201, orjson.dumps(answer(self.path.split("?")[0], body)), fault)
+        official = getattr(self.server, "official", None)
+        envelope = answer(self.path.split("?")[0], body, official=official)
+        self.send_with_fault(201, orjson.dumps(envelope), fault)
 
     def do_GET(self) -> None:  # noqa: N802
+        if self.path.split("?")[0] == "/_sandbox/unsynced":
+            official = getattr(self.server, "official", None)
+            self.send_json(200, official.describe() if official else {"unsynced": {}, "derived_groups": []})
+            return
         if self.handle_admin("GET"):
             return
         self.send_json(405, {"code": "METHOD_NOT_ALLOWED", "message": "use POST", "data": None},
@@ -520,14 +642,21 @@ class Handler(SandboxHandler):
 
 
 def make_server(host: str = "127.0.0.1", port: int = 0, fault_rate: float = 0.0,
-                verbose: bool = False) -> SandboxServer:
-    return SandboxServer((host, port), Handler, Faults(rate=fault_rate), verbose=verbose)
+                verbose: bool = False, derive: bool = True, **province: Any) -> SandboxServer:
+    """`province`: the S2 sandbox province's keywords (seed, dossiers_per_day, history_days, start, as_of;
+    defaults as the S2 sandbox's); `derive=False` serves synthetic scores only."""
+    server = SandboxServer((host, port), Handler, Faults(rate=fault_rate), verbose=verbose)
+    if derive:
+        from ingestion.sandbox.official import OfficialScores
+
+        server.official = OfficialScores(**province)  # type: ignore[attr-defined]
+    return server
 
 
 @contextmanager
-def serve(host: str = "127.0.0.1", port: int = 0, fault_rate: float = 0.0) -> Iterator[str]:
-    """Run the sandbox in a thread (port 0 = a free port); yields its base URL."""
-    with running(make_server(host, port, fault_rate)) as base_url:
+def serve(host: str = "127.0.0.1", port: int = 0, fault_rate: float = 0.0, **province: Any) -> Iterator[str]:
+    """Run the sandbox in a thread (port 0 = a free port); yields its base URL. Keywords as make_server."""
+    with running(make_server(host, port, fault_rate, **province)) as base_url:
         yield base_url
 
 
@@ -540,9 +669,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--fault-rate", type=float, default=0.0,
                         help="share of requests given a random fault (demo; off by default)")
     parser.add_argument("--verbose", action="store_true")
+    from ingestion.sandbox.province import province_options
+
+    province_options(parser)
     args = parser.parse_args(argv)
-    server = make_server(args.host, args.port, args.fault_rate, args.verbose)
-    print(f"DVCQG sandbox on {server.base_url} (fault rate {args.fault_rate})", flush=True)
+    server = make_server(args.host, args.port, args.fault_rate, args.verbose, seed=args.seed,
+                         dossiers_per_day=args.dossiers_per_day, history_days=args.history_days,
+                         start=args.start, as_of=args.as_of)
+    print(f"DVCQG sandbox on {server.base_url} (fault rate {args.fault_rate}; home units scored from the "
+          f"dossiers from {server.official.province.start})", flush=True)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -56,6 +56,8 @@ TZ = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no DST
 DAY = 86400
 MAX_LIFE = 100  # days from receipt to a dossier's last event (events later than that are dropped)
 MERGER = date(2025, 7, 1)
+# The sandbox province's defaults, shared by the S1-S4 sandboxes (their CLIs and `chiso up`)
+DEFAULT_SEED, DEFAULT_DOSSIERS_PER_DAY, DEFAULT_HISTORY_DAYS = 766, 2500, 90
 OPEN, CLOSE = 7 * 3600 + 1800, 17 * 3600  # working hours 07:30-17:00
 MESS = {"nfd": 0.03, "empty": 0.08, "old_before_merger": 0.06, "old_after_merger": 0.003,
         "impossible": 0.003}
@@ -82,6 +84,16 @@ def _holidays() -> frozenset[date]:
 
 
 HOLIDAYS = _holidays()
+
+
+def province_options(parser: Any) -> None:
+    """The sandbox province's command-line options, one set for the S1-S4 sandboxes (argparse parser)."""
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--dossiers-per-day", type=float, default=DEFAULT_DOSSIERS_PER_DAY)
+    parser.add_argument("--history-days", type=int, default=DEFAULT_HISTORY_DAYS)
+    parser.add_argument("--start", type=date.fromisoformat, default=None,
+                        help="first day with dossiers (default: the clock's day - history days)")
+    parser.add_argument("--as-of", default=None, help="fix the clock (ISO-8601); default: real time")
 
 
 def is_working_day(d: date) -> bool:

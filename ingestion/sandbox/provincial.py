@@ -483,9 +483,9 @@ def make_server(
     host: str = "127.0.0.1",
     port: int = 0,
     *,
-    seed: int = 766,
-    dossiers_per_day: float = 2500,
-    history_days: int = 90,
+    seed: int = pv.DEFAULT_SEED,
+    dossiers_per_day: float = pv.DEFAULT_DOSSIERS_PER_DAY,
+    history_days: int = pv.DEFAULT_HISTORY_DAYS,
     start: date | None = None,
     as_of: str | datetime | None = None,
     client_id: str | None = None,
@@ -540,16 +540,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", choices=SOURCES, required=True)
     parser.add_argument("--host", default=config.settings().sandbox_host)
     parser.add_argument("--port", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=766)
-    parser.add_argument("--dossiers-per-day", type=float, default=2500)
-    parser.add_argument("--history-days", type=int, default=90)
-    parser.add_argument(
-        "--start",
-        type=date.fromisoformat,
-        default=None,
-        help="first day with dossiers (default: the clock's day - history days)",
-    )
-    parser.add_argument("--as-of", default=None, help="fix the clock (ISO-8601); default: real time")
+    pv.province_options(parser)
     parser.add_argument("--token-lifetime", type=int, default=300)
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--verbose", action="store_true")
