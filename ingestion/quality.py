@@ -72,6 +72,7 @@ SUITES = (
     Suite("marts.mart_unit_index_766", "mart", "mart_unit_index_766", "warehouse"),
     Suite("marts.mart_centre_operations", "mart", "mart_centre_operations", "warehouse"),
     Suite("marts.mart_procedure_catalogue", "mart", "mart_procedure_catalogue", "warehouse"),
+    Suite("marts.mart_index_reconciliation", "mart", "mart_index_reconciliation", "warehouse"),
 )
 
 
@@ -404,7 +405,26 @@ def _procedure_catalogue(gxe, not_null) -> list:
     ]
 
 
+def _reconciliation(gxe, not_null) -> list:
+    keys = "unit_code, period_start, group_code"
+    return [
+        *not_null("unit_code", "period_start", "group_code", "reconciliation_status", "max_points"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "group_code"]),
+        gxe.ExpectColumnValuesToBeInSet(column="group_code", value_set=GROUP_CODES),
+        gxe.ExpectColumnValuesToBeInSet(column="unit_type", value_set=["agency", "commune"]),
+        _rows("difference = chiso - official, within the group's maximum",
+              f"select {keys}, chiso_score, official_score, score_difference, max_points from {{batch}}"
+              " where score_difference is distinct from chiso_score - official_score"
+              " or abs(score_difference) > max_points"),
+        # Differences are findings for the data team, not broken data: they must not stop the publication.
+        _rows("chiso's score agrees with DVCQG's within tolerance",
+              f"select {keys}, chiso_score, official_score, score_difference, tolerance_points from {{batch}}"
+              " where is_beyond_tolerance", severity="warning"),
+    ]
+
+
 WAREHOUSE_RULES = {
+    "marts.mart_index_reconciliation": _reconciliation,
     "marts.mart_centre_operations": _centre_operations,
     "marts.mart_procedure_catalogue": _procedure_catalogue,
     "marts.dim_unit": _dim_unit, "marts.fct_dossier": _fct_dossier,
