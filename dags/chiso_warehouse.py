@@ -2,8 +2,8 @@
 marts (Cosmos, from the compiled manifest), then writes the dbt docs.
 
 Scheduled on the assets the provincial ingest DAG updates: it runs once all three sources have landed.
-The national slice (mart_province_ranking, mart_unit_official_scores) is the national DAG's, behind its own
-gates, and is left out here.
+The national slice (mart_province_ranking, mart_unit_official_scores, mart_province_group_scores) is the
+national DAG's, behind its own gates, and is left out here.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ with DAG(
     tags=["chiso", "warehouse", "dbt"],
     doc_md=__doc__,
 ) as dag:
-    transform = dbt_task_group(exclude=["mart_province_ranking", "mart_unit_official_scores"])
+    transform = dbt_task_group(exclude=["mart_province_ranking", "mart_unit_official_scores",
+                                         "mart_province_group_scores"])
 
     @task(outlets=[WAREHOUSE])
     def docs() -> str:
