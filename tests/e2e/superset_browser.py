@@ -14,7 +14,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-s
                  "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
-# Per chart on the page: what it draws, and whether it shows an error or "no results".
+# Per chart on the page: what it draws, whether it shows an error or "no results", and its text.
 CHART_STATE_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-component"]')].map(el => ({
     title: (el.querySelector('[data-test="editable-title"]') || el).innerText.trim(),
     loading: el.querySelectorAll('[data-test="loading-indicator"], .loading').length,
@@ -23,6 +23,7 @@ CHART_STATE_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-
     bigNumber: [...el.querySelectorAll('.header-line')].map(e => e.innerText.trim()).join(''),
     errors: el.querySelectorAll('.alert-danger, .ant-alert-error, [data-test="error-message"]').length,
     empty: /No results were returned|No data/.test(el.innerText),
+    text: el.innerText,
 }))"""
 
 
@@ -78,3 +79,14 @@ def assert_every_chart_has_data(charts: list[dict]) -> None:
     for chart in charts:
         assert not chart["errors"] and not chart["empty"], chart
         assert chart["canvas"] or chart["rows"] or any(ch.isdigit() for ch in chart["bigNumber"]), chart
+
+
+def vi_number(value, decimals: int = 2) -> str:
+    """A number as the dashboards print it (D3_FORMAT of superset_config.py: ',' decimal, '.' thousands)."""
+    return f"{value:,.{decimals}f}".translate(str.maketrans(",.", ".,"))
+
+
+def chart_by_title(charts: list[dict], title: str) -> dict:
+    found = [chart for chart in charts if chart["title"] == title]
+    assert len(found) == 1, (title, [chart["title"] for chart in charts])
+    return found[0]
