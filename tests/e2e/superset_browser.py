@@ -65,7 +65,12 @@ def render_dashboard(base_url: str, slug: str, screenshot: str) -> tuple[list[di
                         (c.canvas || c.rows || c.bigNumber || c.errors || c.empty));
                 }}""", timeout=120_000)
             page.wait_for_load_state("networkidle")
-            page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+            # A full-page screenshot of a page taller than the window catches the grid re-laid out and empty:
+            # grow the window to the page instead, then give ECharts time to animate the charts in.
+            height = page.evaluate("document.documentElement.scrollHeight")
+            page.set_viewport_size({"width": 1600, "height": max(2400, height)})
+            page.wait_for_timeout(2500)
+            page.screenshot(path=str(ARTIFACTS / screenshot))
             charts = page.evaluate(CHART_STATE_JS)
             text = page.inner_text("body")
         finally:
