@@ -61,7 +61,8 @@ with DAG(
         return gate("raw", pipeline_run=get_current_context()["run_id"], sources=("dvcqg",))
 
     # Only the national slice and what it is built from; the warehouse DAG builds the rest.
-    transform = dbt_task_group(select=["+mart_province_ranking", "+mart_unit_official_scores"])
+    transform = dbt_task_group(select=["+mart_province_ranking", "+mart_unit_official_scores",
+                                        "+mart_province_group_scores"])
 
     @task
     def mart_gate() -> dict:

@@ -4,8 +4,8 @@ validates them (results in audit.validation_runs, Data Docs), then the dbt docs 
 marts published.
 
 Scheduled on the assets the provincial ingest DAG updates: it runs once all three sources have landed.
-The national slice (mart_province_ranking, mart_unit_official_scores) is the national DAG's, behind its own
-gates, and is left out here.
+The national slice (mart_province_ranking, mart_unit_official_scores, mart_province_group_scores) is the
+national DAG's, behind its own gates, and is left out here.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ with DAG(
 
         return require_raw_gates(PROVINCIAL_SOURCES)
 
-    transform = dbt_task_group(exclude=["mart_province_ranking", "mart_unit_official_scores"])
+    transform = dbt_task_group(exclude=["mart_province_ranking", "mart_unit_official_scores",
+                                         "mart_province_group_scores"])
 
     @task
     def mart_gate() -> dict:

@@ -65,7 +65,12 @@ def render_dashboard(base_url: str, slug: str, screenshot: str) -> tuple[list[di
                         (c.canvas || c.rows || c.bigNumber || c.errors || c.empty));
                 }}""", timeout=120_000)
             page.wait_for_load_state("networkidle")
-            page.screenshot(path=str(ARTIFACTS / screenshot), full_page=True)
+            # A full-page screenshot of a page taller than the window catches the grid re-laid out and empty:
+            # grow the window to the page instead, then give ECharts time to animate the charts in.
+            height = page.evaluate("document.documentElement.scrollHeight")
+            page.set_viewport_size({"width": 1600, "height": max(2400, height)})
+            page.wait_for_timeout(2500)
+            page.screenshot(path=str(ARTIFACTS / screenshot))
             charts = page.evaluate(CHART_STATE_JS)
             text = page.inner_text("body")
         finally:
@@ -79,3 +84,14 @@ def assert_every_chart_has_data(charts: list[dict]) -> None:
     for chart in charts:
         assert not chart["errors"] and not chart["empty"], chart
         assert chart["canvas"] or chart["rows"] or any(ch.isdigit() for ch in chart["bigNumber"]), chart
+
+
+def vi_number(value, decimals: int = 2) -> str:
+    """A number as the dashboards print it (D3_FORMAT of superset_config.py: ',' decimal, '.' thousands)."""
+    return f"{value:,.{decimals}f}".translate(str.maketrans(",.", ".,"))
+
+
+def chart_by_title(charts: list[dict], title: str) -> dict:
+    found = [chart for chart in charts if chart["title"] == title]
+    assert len(found) == 1, (title, [chart["title"] for chart in charts])
+    return found[0]
