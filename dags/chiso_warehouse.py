@@ -45,4 +45,14 @@ with DAG(
                 pipeline_run=get_current_context()["run_id"])
         return str(target / "index.html")
 
+    @task
+    def unit_reports() -> dict:
+        """Every unit's report for the month of the run (ingestion.report.reports_for_run)."""
+        from ingestion.report import reports_for_run
+
+        context = get_current_context()
+        # an asset-triggered run has no logical date: the time it ran for
+        return reports_for_run(context.get("logical_date") or context["dag_run"].run_after)
+
     transform >> docs()
+    transform >> unit_reports()

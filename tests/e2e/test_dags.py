@@ -67,6 +67,26 @@ def test_national_dag_shape(airflow_env):
     assert any(t.startswith("dbt.mart_unit_official_scores") for t in tasks)
 
 
+def test_warehouse_dag_shape(airflow_env):
+    """The unit reports come after every dbt model of the warehouse DAG (a gate may stand between)."""
+    probe = textwrap.dedent("""
+        import json, sys
+        from airflow.dag_processing.dagbag import DagBag
+        dag = DagBag(dag_folder=sys.argv[1]).get_dag("chiso_warehouse")
+        reports = dag.get_task("unit_reports")
+        print(json.dumps({"tasks": sorted(dag.task_ids),
+                          "before_reports": sorted(reports.get_flat_relative_ids(upstream=True))}))
+    """)
+    result = subprocess.run([sys.executable, "-c", probe, str(PROJECT_ROOT / "dags")], env=airflow_env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads(result.stdout.strip().splitlines()[-1])
+    dbt_tasks = {t for t in info["tasks"] if t.startswith("dbt.")}
+    assert any(t.startswith("dbt.mart_unit_index_766") for t in dbt_tasks)
+    assert {"docs", "unit_reports"} <= set(info["tasks"])
+    assert dbt_tasks <= set(info["before_reports"])
+
+
 def _marts_fingerprint(conn) -> dict[str, str]:
     out = {}
     for table in ("mart_province_ranking", "mart_unit_official_scores"):
