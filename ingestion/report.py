@@ -174,6 +174,14 @@ def _rank_text(report: UnitReport) -> str:
     return f"Hạng {report.rank_in_type}/{report.units_in_type} {UNIT_TYPES_VI[report.unit_type]}"
 
 
+def _not_applicable(m: Metric) -> str | None:
+    if m.points is not None:
+        return None
+    if m.source == "official" and m.denominator is None:
+        return "Không áp dụng: DVCQG chưa công bố số liệu"
+    return "Không áp dụng: không có trường hợp nào trong kỳ"
+
+
 def build_workbook(report: UnitReport, generated_at: datetime):
     from openpyxl import Workbook
     from openpyxl.chart import LineChart, Reference
@@ -268,8 +276,9 @@ def build_workbook(report: UnitReport, generated_at: datetime):
               (report.total_score / total_max, PERCENT), (total_max - report.total_score, POINTS)]
     for col, (value, fmt) in enumerate(totals, 1):
         put(ws, r, col, value, fmt).font = bold
-    note = ws.cell(r + 2, 1, "Nhóm để trống: không có chỉ tiêu nào áp dụng trong kỳ (tính 0 điểm vào tổng).")
-    note.font = Font(italic=True, size=9)
+    if any(g.score is None for g in report.groups):
+        note = ws.cell(r + 2, 1, "Nhóm để trống: không có chỉ tiêu nào áp dụng trong kỳ (0 điểm trong tổng).")
+        note.font = Font(italic=True, size=9)
     widths(ws, 34, 18, 14, 12, 14, 10)
     for_print(ws)
 
@@ -292,7 +301,7 @@ def build_workbook(report: UnitReport, generated_at: datetime):
         put(ws, r, 9, m.max_points, POINTS)
         put(ws, r, 10, m.points_lost, POINTS).font = bold
         put(ws, r, 11, SOURCES_VI.get(m.source, m.source))
-        put(ws, r, 12, "Không áp dụng: không có trường hợp nào trong kỳ" if m.points is None else None)
+        put(ws, r, 12, _not_applicable(m))
     ws.freeze_panes = "A5"
     widths(ws, 6, 8, 30, 52, 10, 10, 9, 10, 11, 11, 22, 26)
     for_print(ws)

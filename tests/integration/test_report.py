@@ -19,6 +19,13 @@ from ingestion.cli import main
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
+def _local_now() -> datetime:
+    return datetime.now(report.LOCAL_TZ).replace(tzinfo=None)
+
+
+SESSION_START = _local_now()
+
+
 def _fetch(query: str, params: tuple = ()) -> list[dict]:
     with pg.connect("transform") as conn, conn.cursor() as cur:
         cur.execute(query, params)
@@ -32,29 +39,23 @@ def _newest_as_of(month: date) -> date:
 
 
 @pytest.fixture(scope="module")
-def months(warehouse_pipeline) -> dict[str, date]:
-    """A month with final figures and the newest month (month to date unless it is final too)."""
-    rows = _fetch("select period_start, max(as_of_date) as as_of, bool_or(is_final) as final"
-                  " from marts.mart_unit_index_766 group by period_start order by period_start")
-    finals = [r["period_start"] for r in rows if r["final"]]
-    assert finals, rows
-    return {"final": finals[-1], "newest": rows[-1]["period_start"]}
+def month(warehouse_pipeline) -> date:
+    """The newest month with final figures."""
+    finals = _fetch("select max(period_start) as m from marts.mart_unit_index_766 where is_final")[0]["m"]
+    assert finals is not None
+    return finals
 
 
-def _units(month: date) -> list[dict]:
+def _units(month: date, as_of: date | None = None) -> list[dict]:
     return _fetch("select * from marts.mart_unit_index_766 where period_start = %s and as_of_date = %s"
-                  " order by unit_code", (month, _newest_as_of(month)))
+                  " order by unit_code", (month, as_of or _newest_as_of(month)))
 
 
-def _pick(month: date, unit_type: str) -> dict:
+def _pick(month: date, as_of: date, unit_type: str) -> dict:
     """A unit of the type that lost points somewhere and, for communes and agencies, is not ranked first."""
-    units = [u for u in _units(month) if u["unit_type"] == unit_type and u["total_score"] < 100]
+    units = [u for u in _units(month, as_of) if u["unit_type"] == unit_type and u["total_score"] < 100]
     ranked = sorted(units, key=lambda u: (u["rank_in_type"] or 0, u["unit_code"]))
     return ranked[len(ranked) // 2]
-
-
-def _local_now() -> datetime:
-    return datetime.now(report.LOCAL_TZ).replace(tzinfo=None)
 
 
 def _number(value) -> Decimal | None:
@@ -80,18 +81,42 @@ def _labelled(ws) -> dict:
     return {row[0].value: row[1] for row in ws.iter_rows(max_col=2) if isinstance(row[0].value, str)}
 
 
-@pytest.mark.parametrize(("which", "unit_type"), [("final", "commune"), ("final", "agency"),
-                                                  ("newest", "commune"), ("final", "province")])
-def test_one_unit_report_matches_the_marts(months, tmp_path, capsys, which, unit_type):
-    month = months[which]
-    unit = _pick(month, unit_type)
+@pytest.mark.parametrize("unit_type", ["commune", "agency", "province"])
+def test_final_report_of_a_unit_matches_the_marts(month, tmp_path, capsys, unit_type):
     as_of = _newest_as_of(month)
+    unit = _pick(month, as_of, unit_type)
     before = _local_now()
     assert main(["report", "--month", f"{month:%Y-%m}", "--unit", unit["unit_code"], "--out",
                  str(tmp_path)]) == 0
     path = tmp_path / report.file_name(unit["unit_code"])
     assert str(path) in capsys.readouterr().out
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # that unit only, no temporary file left
+    _check_workbook(path, unit, month, as_of, before)
+
+
+def test_month_to_date_report_matches_the_marts(month, tmp_path):
+    """Mid-month the newest as-of day is the month's last figure: the marts cut back to the 20th inside a
+    transaction that is rolled back."""
+    as_of = month.replace(day=20)
+    unit = _pick(month, as_of, "commune")
+    assert not unit["is_final"]
+    before = _local_now()
+    with pg.connect("transform") as conn:
+        try:
+            for table in (report.INDEX_MART, report.METRICS_MART):
+                conn.execute(f"delete from {table} where period_start = %s and as_of_date > %s",
+                             (month, as_of))
+            [unit_report] = report.load(conn, month, unit["unit_code"])
+        finally:
+            conn.rollback()
+    path = tmp_path / report.file_name(unit["unit_code"])
+    report.save_atomically(report.build_workbook(unit_report, datetime.now(report.LOCAL_TZ)), path)
+    _check_workbook(path, unit, month, as_of, before)
+
+
+def _check_workbook(path: Path, unit: dict, month: date, as_of: date, before: datetime) -> None:
+    """Every figure of the workbook against the marts at `as_of`."""
+    unit_type = unit["unit_type"]
     wb = load_workbook(path)
     assert wb.sheetnames == [report.SUMMARY_SHEET, report.LOSSES_SHEET, report.TREND_SHEET]
 
@@ -168,8 +193,8 @@ def test_one_unit_report_matches_the_marts(months, tmp_path, capsys, which, unit
 
     # the trend: every day of the month up to the as-of day
     days = _fetch("select as_of_date, total_score, rank_in_type from marts.mart_unit_index_766"
-                  " where unit_code = %s and period_start = %s order by as_of_date",
-                  (unit["unit_code"], month))
+                  " where unit_code = %s and period_start = %s and as_of_date <= %s order by as_of_date",
+                  (unit["unit_code"], month, as_of))
     trend = _table(wb[report.TREND_SHEET], "Ngày")
     assert [t["Ngày"].value.date() for t in trend] == [d["as_of_date"] for d in days]
     assert days[0]["as_of_date"] == month and days[-1]["as_of_date"] == as_of
@@ -183,9 +208,8 @@ def test_one_unit_report_matches_the_marts(months, tmp_path, capsys, which, unit
         assert b"lineChart" in xlsx.read(charts[0])
 
 
-def test_unknown_unit_and_month_without_figures_fail_in_one_line(months, tmp_path, capsys):
-    month = f"{months['final']:%Y-%m}"
-    assert main(["report", "--month", month, "--unit", "H15.9999", "--out", str(tmp_path)]) == 1
+def test_unknown_unit_and_month_without_figures_fail_in_one_line(month, tmp_path, capsys):
+    assert main(["report", "--month", f"{month:%Y-%m}", "--unit", "H15.9999", "--out", str(tmp_path)]) == 1
     err = capsys.readouterr().err.strip()
     assert err == "chiso: error: unknown unit H15.9999: not in marts.mart_unit_index_766"
     assert main(["report", "--month", "2031-01", "--out", str(tmp_path)]) == 1
@@ -198,8 +222,7 @@ def test_unknown_unit_and_month_without_figures_fail_in_one_line(months, tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_every_unit_gets_one_file_rewritten_in_place(months, tmp_path):
-    month = months["final"]
+def test_every_unit_gets_one_file_rewritten_in_place(month, tmp_path):
     units = [u["unit_code"] for u in _units(month)]
     assert {"commune", "agency", "province"} <= {u["unit_type"] for u in _units(month)}
     first = report.write_reports(month, out_dir=tmp_path, generated_at=datetime(2026, 11, 1, 8, 0))
@@ -230,14 +253,15 @@ def test_a_failed_write_leaves_the_previous_file(tmp_path):
     assert list(tmp_path.iterdir()) == [path]
 
 
-def test_the_warehouse_dag_wrote_every_unit_report_of_the_run_month(months):
+def test_the_warehouse_dag_wrote_every_unit_report_of_the_run_month(warehouse_pipeline):
     """The fixture's warehouse DAG run (logical date LOGICAL_DATE) wrote the run month's reports."""
     newest = _fetch("select max(as_of_date) as d from marts.mart_unit_index_766 where as_of_date <= %s",
                     (LOGICAL_DATE,))[0]["d"]
-    month = newest.replace(day=1)
-    folder = report.default_dir(month)
-    assert folder == Path(report.settings().home) / "reports" / f"{month:%Y-%m}"
+    run_month = newest.replace(day=1)
+    folder = report.default_dir(run_month)
+    assert folder == Path(report.settings().home) / "reports" / f"{run_month:%Y-%m}"
     files = sorted(p.name for p in folder.iterdir())
-    assert files == sorted(report.file_name(u["unit_code"]) for u in _units(month))
-    wb = load_workbook(folder / files[0])
-    assert _labelled(wb[report.SUMMARY_SHEET])["Số liệu tính đến ngày"].value.date() == _newest_as_of(month)
+    assert files == sorted(report.file_name(u["unit_code"]) for u in _units(run_month))
+    cells = _labelled(load_workbook(folder / files[0])[report.SUMMARY_SHEET])
+    assert cells["Số liệu tính đến ngày"].value.date() == _newest_as_of(run_month)
+    assert cells["Thời điểm lập báo cáo"].value >= SESSION_START  # written by this session's run
