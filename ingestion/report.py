@@ -138,7 +138,7 @@ def load(conn, month: date, unit_code: str | None = None) -> list[UnitReport]:
         conn, "select group_code, group_name_vi, max_score from seeds.index766_groups", {})}
     metrics: dict[str, list[Metric]] = {}
     for r in _rows(conn, f"select m.*, r.indicator_vi from {METRICS_MART} m"
-                         " left join seeds.index766_scoring_rules r on r.metric_code = m.metric_code"
+                         " left join seeds.index766_indicator_names r on r.metric_code = m.metric_code"
                          f" where m.period_start = %(month)s and m.as_of_date = %(as_of)s"
                          f" and (%(unit)s::text is null or m.unit_code = %(unit)s)", params):
         metrics.setdefault(r["unit_code"], []).append(Metric(
