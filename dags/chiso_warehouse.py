@@ -20,6 +20,12 @@ from ingestion.dbt_cosmos import dbt_task_group
 
 WAREHOUSE = Asset("chiso://marts/warehouse")
 
+def _run_time():
+    """The logical date, or for an asset-triggered run (which has none) the time it ran for."""
+    context = get_current_context()
+    return context.get("logical_date") or context["dag_run"].run_after
+
+
 with DAG(
     dag_id="chiso_warehouse",
     description="dbt: dims, facts, service index per unit and day, data quality; dbt docs",
@@ -60,12 +66,20 @@ with DAG(
                 pipeline_run=get_current_context()["run_id"])
         return str(target / "index.html")
 
+    @task
+    def unit_reports() -> dict:
+        """Every unit's report for the month of the run (ingestion.report.reports_for_run)."""
+        from ingestion.report import reports_for_run
+
+        return reports_for_run(_run_time())
+
     @task(outlets=[WAREHOUSE])
     def publish() -> int:
         from ingestion.pipeline import publish as record_publication
 
-        context = get_current_context()
-        day = context["logical_date"].date()
-        return record_publication(WAREHOUSE.uri, day, day, context["run_id"])
+        day = _run_time().date()
+        return record_publication(WAREHOUSE.uri, day, day, get_current_context()["run_id"])
 
-    raw_gates_passed() >> transform >> mart_gate() >> docs() >> publish()
+    gated = raw_gates_passed() >> transform >> mart_gate()
+    gated >> docs() >> publish()
+    gated >> unit_reports()

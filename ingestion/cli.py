@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from datetime import date
+from pathlib import Path
 
 from ingestion.config import settings
 
@@ -15,6 +16,15 @@ def _day(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from exc
+
+
+def _month(text: str) -> date:
+    from ingestion.report import parse_month
+
+    try:
+        return parse_month(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _say(message: str) -> None:
@@ -140,6 +150,16 @@ def cmd_superset(args: argparse.Namespace) -> None:
         _say("Superset stopped")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from ingestion.report import default_dir, month_label, write_reports
+
+    started = time.monotonic()
+    paths = write_reports(args.month, args.unit, args.out)
+    where = paths[0] if args.unit else args.out or default_dir(args.month)
+    seconds = time.monotonic() - started
+    _say(f"{len(paths)} report(s) for {month_label(args.month)} in {seconds:.1f} s: {where}")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from datetime import timedelta
 
@@ -204,6 +224,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("source", choices=SOURCES, nargs="?", default="dvcqg")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_sandbox_serve)
+
+    report = sub.add_parser("report", help="the monthly XLSX report of each unit (or one), from the marts")
+    report.add_argument("--month", type=_month, required=True, help="YYYY-MM")
+    report.add_argument("--unit", help="one unit's code (e.g. H15.17); default every unit with figures")
+    report.add_argument("--out", type=Path, help="folder; default <home>/reports/YYYY-MM")
+    report.set_defaults(func=cmd_report)
 
     superset = sub.add_parser("superset", help="start or stop Superset with the dashboards")
     superset.add_argument("action", choices=["up", "down"])

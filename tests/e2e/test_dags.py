@@ -68,7 +68,8 @@ def test_national_dag_shape(airflow_env):
 
 
 def test_warehouse_dag_gates_before_publishing(airflow_env):
-    """Raw gates checked, dbt, the mart gate, then docs and the publication, in that order only."""
+    """Raw gates checked, dbt, the mart gate, then docs and the publication, and the unit reports, only after
+    the gate."""
     probe = textwrap.dedent("""
         import json, sys
         from airflow.dag_processing.dagbag import DagBag
@@ -86,6 +87,7 @@ def test_warehouse_dag_gates_before_publishing(airflow_env):
     assert set(upstream["mart_gate"]) <= dbt_tasks and upstream["mart_gate"]
     assert upstream["docs"] == ["mart_gate"]
     assert upstream["publish"] == ["docs"]
+    assert upstream["unit_reports"] == ["mart_gate"]
 
 
 def _marts_fingerprint(conn) -> dict[str, str]:
