@@ -47,7 +47,7 @@ VIEWER_PERMISSIONS = frozenset({
     ("can_time_range", "Api"), ("can_query_form_data", "Api"), ("can_query", "Api"),
     ("can_read", "CssTemplate"), ("can_read", "Theme"), ("can_read", "CurrentUserRestApi"),
     ("can_get", "Datasource"), ("can_external_metadata", "Datasource"),
-    ("can_read", "Annotation"), ("can_read", "AnnotationLayerRestApi"),
+    ("can_read", "Annotation"),
     ("can_read", "ExplorePermalinkRestApi"), ("menu_access", "Dashboards"), ("can_recent_activity", "Log"),
     ("can_userinfo", "UserDBModelView"), ("resetmypassword", "UserDBModelView"),
 })
