@@ -64,9 +64,9 @@ class Unit:
 class SyncResult:
     units: int = 0
     datasets: list[str] = field(default_factory=list)  # unit-level datasets (table_name)
-    created: int = 0
-    updated: int = 0
-    deleted: int = 0
+    created: int = 0  # roles made (a new unit, or the province role the first time)
+    updated: int = 0  # changes to existing roles or filters: name, permissions, clause, datasets
+    deleted: int = 0  # units gone from dim_unit (their filter and role)
     skipped: str | None = None  # why nothing was done
 
     def __str__(self) -> str:
@@ -181,7 +181,8 @@ def _ensure_role(client: httpx.Client, roles: dict[str, dict], name: str, role_i
     """The role `name` (renaming role_id if given) with exactly permission_ids; returns its id."""
     by_id = {r["id"]: r for r in roles.values()}
     role = by_id.get(role_id) or roles.get(name)
-    if role is None:
+    new = role is None
+    if new:
         created = _check(client.post("/api/v1/security/roles/", json={"name": name}), f"create role {name}")
         role = {"id": created["id"], "name": name, "permission_ids": []}
         roles[name] = role
@@ -194,6 +195,7 @@ def _ensure_role(client: httpx.Client, roles: dict[str, dict], name: str, role_i
     if sorted(role["permission_ids"]) != permission_ids:
         _check(client.post(f"/api/v1/security/roles/{role['id']}/permissions",
                            json={"permission_view_menu_ids": permission_ids}), f"permissions of {name}")
+        result.updated += not new  # a new role's first permissions are part of its creation
         role["permission_ids"] = permission_ids
     return role["id"]
 

@@ -163,6 +163,7 @@ def test_gone_unit_loses_filter_and_role_renamed_unit_keeps_role(rls) -> None:
     client = _admin()
     try:
         datasets = _unit_datasets(client)
+        roles_before = {r["id"]: r for r in superset_rls.list_roles(client).values()}
         gone = client.post("/api/v1/security/roles/", json={"name": "Xã Đã Sáp Nhập (H15.9999)"}).json()["id"]
         client.post("/api/v1/rowlevelsecurity/", json={
             "name": superset_rls.FILTER_PREFIX + "H15.9999", "filter_type": "Regular",
@@ -170,6 +171,8 @@ def test_gone_unit_loses_filter_and_role_renamed_unit_keeps_role(rls) -> None:
             "tables": sorted(datasets)}).raise_for_status()
         commune_role = superset_rls.unit_filters(client)[rls["code"]]["roles"][0]
         client.put(f"/api/v1/security/roles/{commune_role['id']}", json={"name": "Tên cũ"}).raise_for_status()
+        client.post(f"/api/v1/security/roles/{commune_role['id']}/permissions",  # and lost its permissions
+                    json={"permission_view_menu_ids": []}).raise_for_status()
 
         result = superset.import_bundle()
 
@@ -177,7 +180,8 @@ def test_gone_unit_loses_filter_and_role_renamed_unit_keeps_role(rls) -> None:
         roles = {r["id"]: r for r in superset_rls.list_roles(client).values()}
     finally:
         client.close()
-    assert (result.created, result.updated, result.deleted) == (0, 1, 1)
+    assert (result.created, result.updated, result.deleted) == (0, 2, 1)
     assert "H15.9999" not in filters and gone not in roles
-    assert roles[commune_role["id"]]["name"] == commune_role["name"]  # same role, its users kept
-    assert len(roles[commune_role["id"]]["user_ids"]) == 1
+    restored = roles[commune_role["id"]]  # the same role: its users kept
+    assert restored["name"] == commune_role["name"] and len(restored["user_ids"]) == 1
+    assert sorted(restored["permission_ids"]) == sorted(roles_before[commune_role["id"]]["permission_ids"])
