@@ -39,6 +39,7 @@ DATABASE_NAME = "Kho dữ liệu chiso"  # superset/assets/databases/chiso_wareh
 
 # What a dashboard reader needs in Superset 6.1 (its Public-role set, superset/security/manager.py
 # PUBLIC_ROLE_PERMISSIONS, plus what a logged-in user has: dashboard list, own profile and password).
+# Checked in a browser: a unit user's dashboard page gets no 403.
 VIEWER_PERMISSIONS = frozenset({
     ("can_read", "Dashboard"), ("can_read", "Chart"), ("can_dashboard", "Superset"),
     ("can_slice", "Superset"), ("can_explore_json", "Superset"), ("can_dashboard_permalink", "Superset"),
@@ -50,6 +51,7 @@ VIEWER_PERMISSIONS = frozenset({
     ("can_read", "Annotation"),
     ("can_read", "ExplorePermalinkRestApi"), ("menu_access", "Dashboards"), ("can_recent_activity", "Log"),
     ("can_userinfo", "UserDBModelView"), ("resetmypassword", "UserDBModelView"),
+    ("can_language_pack", "Superset"), ("can_log", "Superset"),  # the front end asks for both on every page
 })
 
 
