@@ -145,9 +145,24 @@ def cmd_superset(args: argparse.Namespace) -> None:
         url = superset.up()
         user, password = superset.admin_login()
         _say(f"Superset at {url} (login {user} / {password})")
-    else:
+    elif args.action == "down":
         superset.down()
         _say("Superset stopped")
+    else:
+        cmd_superset_user_add(args)
+
+
+def cmd_superset_user_add(args: argparse.Namespace) -> None:
+    from ingestion import superset, superset_rls
+
+    client = superset.api_client()
+    try:
+        role, generated = superset_rls.add_user(
+            client, args.username, None if args.province else args.unit, first_name=args.first_name,
+            last_name=args.last_name, email=args.email, password=args.password)
+    finally:
+        client.close()
+    _say(f"user {args.username} has the role {role!r}" + (f"; password {generated}" if generated else ""))
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -231,8 +246,21 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--out", type=Path, help="folder; default <home>/reports/YYYY-MM")
     report.set_defaults(func=cmd_report)
 
-    superset = sub.add_parser("superset", help="start or stop Superset with the dashboards")
-    superset.add_argument("action", choices=["up", "down"])
+    superset = sub.add_parser("superset", help="start or stop Superset with the dashboards; add users")
+    superset_sub = superset.add_subparsers(dest="action", required=True)
+    superset_sub.add_parser("up", help="start Superset, import the dashboards and the unit roles")
+    superset_sub.add_parser("down", help="stop Superset")
+    user = superset_sub.add_parser("user", help="Superset logins of the province and its units")
+    user_sub = user.add_subparsers(dest="user_action", required=True)
+    user_add = user_sub.add_parser("add", help="create a login that sees one unit's rows, or the province's")
+    user_add.add_argument("username")
+    scope = user_add.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--unit", metavar="CODE", help="unit code of marts.dim_unit (agency or commune)")
+    scope.add_argument("--province", action="store_true", help="the province role: every unit's rows")
+    user_add.add_argument("--first-name", required=True)
+    user_add.add_argument("--last-name", required=True)
+    user_add.add_argument("--email")
+    user_add.add_argument("--password", help="default: one generated and printed once")
     superset.set_defaults(func=cmd_superset)
     return parser
 

@@ -23,7 +23,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import psycopg
 
-from ingestion import pg, services
+from ingestion import pg, services, superset_rls
 from ingestion.config import PROJECT_ROOT, credentials, settings
 
 SUPERSET_DIR = PROJECT_ROOT / "superset"
@@ -315,32 +315,36 @@ def render_bundle(manifest: dict | None = None) -> tuple[bytes, dict[str, str]]:
     return buffer.getvalue(), {DATABASE_FILE: password}
 
 
-def api_client() -> httpx.Client:
-    """An httpx client logged in as the admin, with a CSRF token for writes."""
-    user, password = admin_login()
+def api_client(login: tuple[str, str] | None = None) -> httpx.Client:
+    """A client logged in as the admin, with a CSRF token for writes; or as `login` (user, password)."""
+    user, password = login or admin_login()
     client = httpx.Client(base_url=base_url(), timeout=120, headers={"Referer": base_url()})
     response = client.post("/api/v1/security/login",
                            json={"username": user, "password": password, "provider": "db", "refresh": False})
-    if response.status_code == 401:  # the admin exists with another password: set ours
+    if response.status_code == 401 and login is None:  # the admin exists with another password: set ours
         _cli("fab", "reset-password", "--username", user, "--password", password)
         response = client.post("/api/v1/security/login", json={"username": user, "password": password,
                                                                  "provider": "db", "refresh": False})
     response.raise_for_status()
     client.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+    if login is not None:  # the CSRF token API is the admin's; /api/v1/chart/data needs none
+        return client
     csrf = client.get("/api/v1/security/csrf_token/")
     csrf.raise_for_status()
     client.headers["X-CSRFToken"] = csrf.json()["result"]
     return client
 
 
-def import_bundle() -> None:
-    """Import superset/assets, overwriting the database, datasets, charts and dashboards by uuid."""
+def import_bundle() -> superset_rls.SyncResult:
+    """Import superset/assets, overwriting the database, datasets, charts and dashboards by uuid; then bring
+    the row-level security roles in line with the units and datasets (ingestion.superset_rls)."""
     data, passwords = render_bundle()
     client = api_client()
     try:
         response = client.post("/api/v1/assets/import/", files={"bundle": ("chiso_assets.zip", data)},
                                data={"passwords": json.dumps(passwords)})
+        if response.status_code != 200:
+            raise SupersetError(f"asset import failed ({response.status_code}): {response.text[:2000]}")
+        return superset_rls.sync(client)
     finally:
         client.close()
-    if response.status_code != 200:
-        raise SupersetError(f"asset import failed ({response.status_code}): {response.text[:2000]}")

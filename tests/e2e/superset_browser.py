@@ -37,13 +37,15 @@ def dashboard_chart_uuids(slug: str) -> set[str]:
     raise KeyError(slug)
 
 
-def render_dashboard(base_url: str, slug: str, screenshot: str) -> tuple[list[dict], str]:
-    """Log in, open the dashboard, wait until every chart finished; screenshot to test-artifacts/.
-    Returns each chart's state (CHART_STATE_JS) and the page's text."""
+def render_dashboard(base_url: str, slug: str, screenshot: str,
+                     login: tuple[str, str] | None = None) -> tuple[list[dict], str]:
+    """Log in (as the admin, or as `login`: user and password), open the dashboard, wait until every
+    chart finished; screenshot to test-artifacts/. Returns each chart's state (CHART_STATE_JS) and the
+    page's text."""
     from playwright.sync_api import sync_playwright
 
     expected = len(dashboard_chart_uuids(slug))
-    user, password = superset.admin_login()
+    user, password = login or superset.admin_login()
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
