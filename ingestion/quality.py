@@ -73,6 +73,8 @@ SUITES = (
     Suite("marts.mart_centre_operations", "mart", "mart_centre_operations", "warehouse"),
     Suite("marts.mart_procedure_catalogue", "mart", "mart_procedure_catalogue", "warehouse"),
     Suite("marts.mart_index_reconciliation", "mart", "mart_index_reconciliation", "warehouse"),
+    Suite("marts.mart_indicator_gaps", "mart", "mart_indicator_gaps", "warehouse"),
+    Suite("marts.mart_unit_group_ranking", "mart", "mart_unit_group_ranking", "warehouse"),
 )
 
 
@@ -423,7 +425,41 @@ def _reconciliation(gxe, not_null) -> list:
     ]
 
 
+def _indicator_gaps(gxe, not_null) -> list:
+    keys = "unit_code, period_start, metric_code"
+    return [
+        *not_null("unit_code", "period_start", "metric_code", "indicator_name", "group_name", "gap_order"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "metric_code"]),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "gap_order"]),
+        gxe.ExpectColumnValuesToBeInSet(column="source", value_set=["computed", "official"]),
+        _rows("points + points_lost = max_points, points_lost within 0..max_points",
+              f"select {keys}, points, points_lost, max_points from {{batch}} where points_lost < 0"
+              " or points_lost > max_points or (points is not null and points + points_lost <> max_points)"),
+        _rows("biggest loss first: gap_rank <= gap_order",
+              f"select {keys}, gap_rank, gap_order from {{batch}} where gap_rank > gap_order"),
+        _rows("one as-of day per unit and month", "select unit_code, period_start, count(distinct as_of_date)"
+              " from {batch} group by unit_code, period_start having count(distinct as_of_date) > 1"),
+    ]
+
+
+def _unit_group_ranking(gxe, not_null) -> list:
+    keys = "unit_code, period_start, group_code"
+    return [
+        *not_null("unit_code", "period_start", "group_code", "max_score"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "period_start", "group_code"]),
+        gxe.ExpectColumnValuesToBeInSet(column="unit_type", value_set=["agency", "commune"]),
+        gxe.ExpectColumnValuesToBeBetween(column="percent_of_max", min_value=0, max_value=100),
+        _rows("score within 0..max_score; rank_in_type <= units_scored <= units_in_type",
+              f"select {keys}, score, max_score, rank_in_type, units_scored, units_in_type from {{batch}}"
+              " where score < 0 or score > max_score or rank_in_type > units_scored"
+              " or units_scored > units_in_type"),
+        _rows("six groups per unit and month", "select unit_code, period_start, count(*) from {batch}"
+              " group by unit_code, period_start having count(*) <> 6"),
+    ]
+
+
 WAREHOUSE_RULES = {
+    "marts.mart_indicator_gaps": _indicator_gaps, "marts.mart_unit_group_ranking": _unit_group_ranking,
     "marts.mart_index_reconciliation": _reconciliation,
     "marts.mart_centre_operations": _centre_operations,
     "marts.mart_procedure_catalogue": _procedure_catalogue,
