@@ -73,17 +73,16 @@ CONTENT_SECURITY_POLICY_WARNING = False
 # The daily-operations dashboard draws its heat map, commune map and headline cards with the Handlebars
 # chart, whose HTML goes through Superset's sanitizer (HTML_SANITIZATION stays on). Allowed on top of its
 # default schema: class and style attributes, the <style> element the chart's CSS arrives in, and the
-# inline SVG of the map (paths drawn from the warehouse's commune shapes: no map tiles). Attribute names are
-# hast property names (className, viewBox, strokeWidth, ...); "data*" allows data-* attributes, which the
-# browser test counts.
+# inline SVG of the map (paths drawn from the warehouse's commune shapes, coloured by class: no map tiles).
+# Attribute names are hast property names (className, viewBox, ...); "data*" allows the data-* attributes
+# the browser test reads.
 HTML_SANITIZATION = True
 HTML_SANITIZATION_SCHEMA_EXTENSIONS = {
-    "tagNames": ["style", "svg", "g", "path", "title"],
+    "tagNames": ["style", "svg", "path", "title"],
     "attributes": {
         "*": ["className", "style", "data*"],
-        "svg": ["viewBox", "xmlns", "role", "preserveAspectRatio"],
-        "path": ["d", "fill", "stroke", "strokeWidth", "fillRule"],
-        "g": ["fill", "stroke", "strokeWidth"],
+        "svg": ["viewBox", "role", "preserveAspectRatio"],
+        "path": ["d"],
     },
 }
 
