@@ -22,6 +22,7 @@ CHART_STATE_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-
     rows: el.querySelectorAll('[data-test="chart-container"] tbody tr').length,
     bigNumber: [...el.querySelectorAll('.header-line')].map(e => e.innerText.trim()).join(''),
     text: (el.querySelector('[data-test="chart-container"]') || {innerText: ''}).innerText.trim(),
+    marks: el.querySelectorAll('[data-test="chart-container"] [data-chiso-mark]').length,
     errors: el.querySelectorAll('.alert-danger, .ant-alert-error, [data-test="error-message"]').length,
     empty: /No results were returned|No data/.test(el.innerText),
 }))"""
@@ -42,6 +43,14 @@ def render_dashboard(base_url: str, slug: str, screenshot: str,
     """Log in (as the admin, or as `login`: user and password), open the dashboard, wait until every
     chart finished; screenshot to test-artifacts/. Returns each chart's state (CHART_STATE_JS) and the
     page's text."""
+    charts, text, _ = render_dashboard_probed(base_url, slug, screenshot, {}, login)
+    return charts, text
+
+
+def render_dashboard_probed(base_url: str, slug: str, screenshot: str, probes: dict[str, str],
+                            login: tuple[str, str] | None = None) -> tuple[list[dict], str, dict]:
+    """render_dashboard, plus the result of each probe (a JavaScript function's source, run on the page once
+    every chart finished), by name."""
     from playwright.sync_api import sync_playwright
 
     expected = len(dashboard_chart_uuids(slug))
@@ -64,7 +73,7 @@ def render_dashboard(base_url: str, slug: str, screenshot: str,
                 f"""() => {{
                     const charts = ({CHART_STATE_JS})();
                     return charts.length === {expected} && charts.every(c => !c.loading &&
-                        (c.canvas || c.rows || c.bigNumber || c.errors || c.empty));
+                        (c.canvas || c.rows || c.bigNumber || c.marks || c.errors || c.empty));
                 }}""", timeout=120_000)
             page.wait_for_load_state("networkidle")
             # A full-page screenshot of a page taller than the window catches the grid re-laid out and empty:
@@ -75,17 +84,19 @@ def render_dashboard(base_url: str, slug: str, screenshot: str,
             page.screenshot(path=str(ARTIFACTS / screenshot))
             charts = page.evaluate(CHART_STATE_JS)
             text = page.inner_text("body")
+            results = {name: page.evaluate(js) for name, js in probes.items()}
         finally:
             browser.close()
     # Superset's front end asks for a telemetry pixel; the content security policy blocks it.
     assert all("scarf.sh" in url for url in external), external
-    return charts, text
+    return charts, text, results
 
 
 def assert_every_chart_has_data(charts: list[dict]) -> None:
     for chart in charts:
         assert not chart["errors"] and not chart["empty"], chart
-        assert chart["canvas"] or chart["rows"] or any(ch.isdigit() for ch in chart["bigNumber"]), chart
+        assert (chart["canvas"] or chart["rows"] or chart["marks"]
+                or any(ch.isdigit() for ch in chart["bigNumber"])), chart
 
 
 def vi_number(value, decimals: int = 2) -> str:
