@@ -45,6 +45,7 @@ class Suite:
     table: str
     source: str  # the pipeline that fills it: a DAG gates only its own tables
     columns: tuple[str, ...] = ()  # validate only these columns (a query asset), not `select *`
+    may_be_empty: bool = False  # e.g. a night without hotspots; otherwise an empty table fails
 
 
 # raw.dossiers without its personal columns, which the gate's role (transform) may not read
@@ -75,6 +76,9 @@ SUITES = (
     Suite("marts.mart_index_reconciliation", "mart", "mart_index_reconciliation", "warehouse"),
     Suite("marts.mart_indicator_gaps", "mart", "mart_indicator_gaps", "warehouse"),
     Suite("marts.mart_unit_group_ranking", "mart", "mart_unit_group_ranking", "warehouse"),
+    Suite("marts.mart_unit_daily_kpi", "mart", "mart_unit_daily_kpi", "warehouse"),
+    Suite("marts.mart_heatmap_daily", "mart", "mart_heatmap_daily", "warehouse"),
+    Suite("marts.mart_hotspots", "mart", "mart_hotspots", "warehouse", may_be_empty=True),
 )
 
 
@@ -129,12 +133,13 @@ def _unit_known(keys: str) -> object:
                  " where ma_don_vi not in (select u.ma_don_vi from raw.units as u)")
 
 
-def _expectations(suite: str, schema: str) -> list:
-    """The suite's expectations; every suite also expects a non-empty table (an empty one proves nothing).
-    SQL rules name the validated schema's other tables as {batch_schema}."""
+def _expectations(suite: Suite, schema: str) -> list:
+    """The suite's expectations; a suite also expects a non-empty table (an empty one proves nothing) unless
+    it may be empty. SQL rules name the validated schema's other tables as {batch_schema}."""
     import great_expectations.expectations as gxe
 
-    rules = [gxe.ExpectTableRowCountToBeBetween(min_value=1), *_rules(gxe, suite)]
+    rules = [gxe.ExpectTableRowCountToBeBetween(min_value=0 if suite.may_be_empty else 1),
+             *_rules(gxe, suite.name)]
     for rule in rules:
         if isinstance(rule, gxe.UnexpectedRowsExpectation):
             rule.unexpected_rows_query = rule.unexpected_rows_query.replace("{batch_schema}", schema)
@@ -458,7 +463,53 @@ def _unit_group_ranking(gxe, not_null) -> list:
     ]
 
 
+def _daily_kpi(gxe, not_null) -> list:
+    keys = "unit_code, kpi_date"
+    return [
+        *not_null("unit_code", "kpi_date", "received", "finished", "finished_on_time", "open_within_due",
+                  "open_overdue", "due_within_one_working_day"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "kpi_date"]),
+        *(gxe.ExpectColumnValuesToBeBetween(column=c, min_value=0, max_value=1) for c in
+          ("on_time_rate", "online_share", "paid_online_share", "digitised_share", "satisfaction_rate")),
+        _rows("parts within their wholes (on time <= finished, online <= received, due soon <= open in time)",
+              f"select {keys} from {{batch}} where finished_on_time > finished"
+              " or received_online > received or received_paid_online > received_with_fee"
+              " or ratings_satisfied > ratings or due_within_one_working_day > open_within_due"),
+        _every_commune_every("kpi_date"),
+    ]
+
+
+def _heatmap(gxe, not_null) -> list:
+    return [
+        *not_null("unit_code", "kpi_date", "status", "status_level", "threshold_set", "threshold_version"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "kpi_date"]),
+        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["green", "yellow", "red"]),
+        _rows("status_level 0/1/2 matches green/yellow/red",
+              "select unit_code, kpi_date, status, status_level from {batch} where status_level"
+              " <> case status when 'green' then 0 when 'yellow' then 1 else 2 end"),
+        _every_commune_every("kpi_date"),
+        # no join in the query: GX aliases {batch} itself (with a join, the query must alias it)
+        _rows("no day missing between the first and the last",
+              "select d::date as kpi_date from generate_series((select min(kpi_date) from {batch}),"
+              " (select max(kpi_date) from {batch}), interval '1 day') as d"
+              " where d::date not in (select kpi_date from {batch})"),
+    ]
+
+
+def _hotspots(gxe, not_null) -> list:
+    return [
+        *not_null("as_of_date", "unit_code", "hotspot_rule", "reason_vi", "threshold_set",
+                  "threshold_version"),
+        gxe.ExpectCompoundColumnsToBeUnique(column_list=["unit_code", "hotspot_rule"]),
+        gxe.ExpectColumnValuesToBeInSet(column="unit_type", value_set=["agency", "commune"]),
+        _rows("one as-of day: today's", "select count(distinct as_of_date) from {batch} having"
+              " count(distinct as_of_date) > 1"),
+    ]
+
+
 WAREHOUSE_RULES = {
+    "marts.mart_unit_daily_kpi": _daily_kpi, "marts.mart_heatmap_daily": _heatmap,
+    "marts.mart_hotspots": _hotspots,
     "marts.mart_indicator_gaps": _indicator_gaps, "marts.mart_unit_group_ranking": _unit_group_ranking,
     "marts.mart_index_reconciliation": _reconciliation,
     "marts.mart_centre_operations": _centre_operations,
@@ -547,7 +598,7 @@ def _build_suites(layer: str, schema: str | None = None, tables: list[str] | Non
     for suite in suites(layer):
         if tables is not None and suite.table not in tables:
             continue
-        expectations = _expectations(suite.name, schema)
+        expectations = _expectations(suite, schema)
         gx_suite = ctx.suites.add_or_update(gx.ExpectationSuite(name=suite.name, expectations=expectations))
         definitions.append(_upsert(ctx.validation_definitions, gx.ValidationDefinition(
             name=suite.name + _suffix(layer, schema), data=_batch_definition(ctx, schema, suite),
