@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='dossier_code',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        indexes=[{'columns': ['loaded_at']}]
     )
 }}
 
@@ -13,55 +14,62 @@
 -- and takes their newest version among all their versions. No personal data (applicant_hash at most).
 with
 
+-- the dossiers to (re)build on an incremental run: those with a version loaded since the newest loaded_at
+-- already here, less the look-back (a full build takes all). The cut-off is read before the build (one
+-- probe of the index on fct_dossier.loaded_at) and written into the query as a literal, so the planner
+-- sees a narrow range and reads raw.dossiers through its loaded_at index.
+{% if is_incremental() %}
+    {% set cutoff_query %}
+        select (max(loaded_at) - interval '{{ var("fct_dossier_lookback") }}')::text from {{ this }}
+    {% endset %}
+    {% set cutoff = run_query(cutoff_query).columns[0].values()[0] if execute else none %}
+    {% set changed_only = 'where dossier_code = any(array(select changed.dossier_code from changed))' %}
+    changed as (
+
+        select distinct dossier_code
+
+        from {{ ref('stg_igate__dossiers') }}
+
+        {% if cutoff is not none %}
+            where loaded_at > '{{ cutoff }}'::timestamptz
+        {% endif %}
+
+    ),
+{% else %}
+    {% set changed_only = '' %}
+{% endif %}
+
+-- every version of those dossiers (all of them on a full build). On an incremental run each staging view
+-- is filtered by `dossier_code = any(<the changed codes>)`: a plain condition that PostgreSQL pushes down
+-- into the views (through their jsonb array expansions) to the primary key of raw.dossiers, where a join
+-- with `changed` would be planned as a hash join over every version of the history.
 dossier_versions as (
 
     select * from {{ ref('stg_igate__dossiers') }}
+    {{ changed_only }}
 
 ),
 
 supplements as (
 
     select * from {{ ref('stg_igate__dossier_supplements') }}
+    {{ changed_only }}
 
 ),
 
 fees as (
 
     select * from {{ ref('stg_igate__dossier_fees') }}
+    {{ changed_only }}
 
 ),
 
 documents as (
 
     select * from {{ ref('stg_igate__dossier_documents') }}
+    {{ changed_only }}
 
 ),
-
--- the dossiers to (re)build on an incremental run: those with a version loaded since the newest loaded_at
--- already here, less the look-back (a full build takes all)
-{% if is_incremental() %}
-    version_loads as (
-
-        select
-            dossier_code,
-            loaded_at
-
-        from {{ ref('stg_igate__dossiers') }}
-
-    ),
-
-    changed as (
-
-        select distinct version_loads.dossier_code
-
-        from version_loads
-
-        where version_loads.loaded_at > (
-            select max(fct.loaded_at) - interval '{{ var("fct_dossier_lookback") }}' from {{ this }} as fct
-        )
-
-    ),
-{% endif %}
 
 versions as (
 
@@ -73,11 +81,6 @@ versions as (
         ) as version_rank
 
     from dossier_versions
-
-    {% if is_incremental() %}
-        inner join changed
-            on dossier_versions.dossier_code = changed.dossier_code
-    {% endif %}
 
 ),
 
