@@ -52,9 +52,9 @@ from ingestion.transform import DBT_PROJECT_DIR, run_dbt  # noqa: E402
 NATIONAL = ["mart_province_ranking", "mart_unit_official_scores"]  # the national DAG's, not the warehouse's
 TARGET_MEDIAN_MS = 300
 # fct_dossier re-reads the raw versions loaded up to fct_dossier_lookback (3 hours) before its newest
-# loaded_at. Real nights are a day apart, so that re-reads the tail of the night before; the bench's loads
-# are seconds apart, so it would re-read the whole history: the nights run with a one-second look-back.
-NIGHT = ["--vars", '{"fct_dossier_lookback": "1 second"}']
+# loaded_at: in production the night before's load (one day). Here the load before a night is a month or
+# the copies, seconds earlier: the nights run with no look-back (only rows loaded after the last build).
+NIGHT = ["--vars", '{"fct_dossier_lookback": "0 seconds"}']
 HISTORY_END = datetime(2026, 10, 1, tzinfo=LOCAL_TZ)  # the first nightly day starts here
 
 
@@ -154,9 +154,13 @@ def _vacuum() -> None:
         conn.execute("vacuum analyze")
 
 
-def _scalar(query: str, role: str = "loader") -> Any:
+def _scalar_row(query: str, role: str = "loader") -> tuple:
     with pg.connect(role) as conn:
-        return conn.execute(query).fetchone()[0]
+        return conn.execute(query).fetchone()
+
+
+def _scalar(query: str, role: str = "loader") -> Any:
+    return _scalar_row(query, role)[0]
 
 
 def _ctas_baseline() -> float:
@@ -185,17 +189,18 @@ SHIFTED_COLUMNS = ("ngay_cap_nhat", "ngay_nop_ho_so", "ngay_tiep_nhan", "ngay_he
                    "ngay_tra")
 
 
-def _copy_month(run_id: int, months_back: int) -> tuple[int, float]:
-    """Insert the rows load `run_id` committed (not the copies, which carry its run_id too, loaded later)
-    again, moved back by 30 x months_back days; (rows, seconds)."""
-    columns = [*dossiers.DOSSIERS.columns, "record", "run_id", "landing_file", "page_no"]
-    shift = f"interval '{30 * months_back} days'"
+def _copy_months(run_id: int, months: int) -> tuple[int, float]:
+    """Insert the rows load `run_id` committed again for each of `months` earlier months, the k-th moved
+    back by 30 x k days (one statement: it reads only the rows there before it); (rows, seconds)."""
+    # loaded_at kept: the copies are history, loaded before the last build (a night must not re-read them)
+    columns = [*dossiers.DOSSIERS.columns, "record", "run_id", "landing_file", "page_no", "loaded_at"]
+    shift = "interval '30 days' * k"
     dates = ", ".join(f"'{d}', pg_temp.shift_ts(item ->> '{d}', {shift})" for d in SUPPLEMENT_DATES)
     expressions = {
         **{c: c for c in columns},
         **{c: f"{c} - {shift}" for c in SHIFTED_COLUMNS},
-        "ma_ho_so": (f"regexp_replace(ma_ho_so, '-\\d{{6}}-', '-' || to_char(to_date(substring(ma_ho_so from"
-                     f" '-(\\d{{6}})-'), 'YYMMDD') - {30 * months_back}, 'YYMMDD') || '-')"),
+        "ma_ho_so": ("regexp_replace(ma_ho_so, '-\\d{6}-', '-' || to_char(to_date(substring(ma_ho_so from"
+                     " '-(\\d{6})-'), 'YYMMDD') - 30 * k, 'YYMMDD') || '-')"),
         "record": ("case when jsonb_typeof(record -> 'DanhSachHoSoBoSung') = 'array' then jsonb_set(record,"
                    " '{DanhSachHoSoBoSung}', coalesce((select jsonb_agg(item || jsonb_strip_nulls("
                    f"jsonb_build_object({dates})) order by n) from jsonb_array_elements(record ->"
@@ -205,10 +210,10 @@ def _copy_month(run_id: int, months_back: int) -> tuple[int, float]:
         conn.execute(SHIFT_FUNCTION)
         started = time.perf_counter()
         insert = (f"insert into raw.dossiers ({', '.join(columns)})"
-                  f" select {', '.join(expressions[c] for c in columns)} from raw.dossiers"
-                  " where run_id = %s and loaded_at = (select min(loaded_at) from raw.dossiers"
-                  " where run_id = %s) on conflict do nothing")
-        rows = conn.execute(insert, (run_id, run_id)).rowcount
+                  f" select {', '.join(expressions[c] for c in columns)}"
+                  " from raw.dossiers cross join generate_series(1, %s) as k where run_id = %s"
+                  " on conflict do nothing")
+        rows = conn.execute(insert, (months, run_id)).rowcount
         conn.commit()
     return rows, time.perf_counter() - started
 
@@ -366,49 +371,78 @@ def _time_charts(dashboards: list[dict[str, Any]], captured: dict[int, dict[str,
 # --- the run ------------------------------------------------------------------------------------------------
 
 
+FULL_BUILD = ["build", "--full-refresh", "--exclude-resource-type", "test", "unit_test"]  # tests: nightly
+
+
+def _night(args: argparse.Namespace) -> list[str]:
+    """The warehouse DAG's build (national slice excluded); without the data tests if asked."""
+    night = ["build", "--exclude", *NATIONAL, *NIGHT]
+    if args.night_models_only:
+        night += ["--exclude-resource-type", "test", "unit_test"]
+    return night
+
+
+def _first_load() -> dict[str, Any]:
+    """The first dossier load of the month (an interrupted run's), from its audit row."""
+    run_id, rows, seconds = _scalar_row(
+        "select run_id, records_loaded, extract(epoch from finished_at - started_at)::float from"
+        " audit.extract_runs where source = 'dossiers' and entity = 'dossiers' and status = 'success'"
+        " order by run_id limit 1")
+    return {"run_id": run_id, "dossier_rows": rows, "dossier_seconds": seconds, "seconds": seconds}
+
+
 def _warehouse(args: argparse.Namespace, results: dict[str, Any]) -> None:
-    """Steps 1-3: the history loaded, the full build against CTAS, the two nights."""
+    """Steps 1-3: the history loaded, the full build against CTAS, the two nights. With --from-history,
+    only the full build and night 2, over the raw data (and night 1) an interrupted run left."""
     months = _month_starts(args.months)
     nights = [(HISTORY_END + timedelta(days=d), HISTORY_END + timedelta(days=d + 1)) for d in (0, 1)]
-    _reset_warehouse()
+    if not (args.from_history or args.resume):
+        _reset_warehouse()
     with ExitStack() as stack:
         sandboxes = Sandboxes(stack, args.per_day, (months[-2] - timedelta(days=120)).date())
-        sandboxes.national(months[0].date(), (HISTORY_END - timedelta(days=1)).date())
+        if not args.from_history:
+            if not args.resume:
+                sandboxes.national(months[0].date(), (HISTORY_END - timedelta(days=1)).date())
 
-        _log(f"one month of history: {months[-2]:%Y-%m-%d} .. {HISTORY_END:%Y-%m-%d}")
-        loads = [sandboxes.extract(months[-2], HISTORY_END)]
-        _vacuum()
-        results["build_one_month"] = _build(["build", "--full-refresh"], "full-1-month")
-        _log("night 1 (one month of history): extract one day, nightly build")
-        results["night_one_month_extract"] = sandboxes.extract(*nights[0])
-        results["night_one_month"] = _build(["build", "--exclude", *NATIONAL, *NIGHT], "night-1-month")
+            if args.resume:  # the month and night 1's day are loaded, the month built
+                loads = [_first_load()]
+            else:
+                _log(f"one month of history: {months[-2]:%Y-%m-%d} .. {HISTORY_END:%Y-%m-%d}")
+                loads = [sandboxes.extract(months[-2], HISTORY_END)]
+                _vacuum()
+                results["build_one_month"] = _build(FULL_BUILD, "full-1-month")
+                _log("night 1 (one month of history): extract one day, nightly build")
+                results["night_one_month_extract"] = sandboxes.extract(*nights[0])
+            results["night_one_month"] = _build(_night(args), "night-1-month")
 
-        _log(f"back-filling {args.months - 1} months before {months[-2]:%Y-%m-%d}: copies of that month")
-        copies = [_copy_month(loads[0]["run_id"], k) for k in range(1, args.months)]
-        loaded, seconds = loads[0]["dossier_rows"], loads[0]["dossier_seconds"]
-        copied, copy_seconds = sum(r for r, _ in copies), sum(t for _, t in copies)
-        results["load"] = {"loader_rows": loaded, "loader_seconds": round(seconds, 1),
-                           "loader_rows_per_s": round(loaded / seconds),
-                           "all_sources_seconds": round(loads[0]["seconds"], 1),
-                           "copied_rows": copied, "copy_seconds": round(copy_seconds, 1),
-                           "copied_rows_per_s": round(copied / copy_seconds)}
-        _log(f"  loader {results['load']['loader_rows_per_s']} rows/s; copies {copied} rows, "
-             f"{results['load']['copied_rows_per_s']} rows/s")
-        _vacuum()
+            _log(f"back-filling {args.months - 1} months before {months[-2]:%Y-%m-%d}: copies of that month")
+            copied, copy_seconds = _copy_months(loads[0]["run_id"], args.months - 1)
+            loaded, seconds = loads[0]["dossier_rows"], loads[0]["dossier_seconds"]
+            results["load"] = {"loader_rows": loaded, "loader_seconds": round(seconds, 1),
+                               "loader_rows_per_s": round(loaded / seconds),
+                               "all_sources_seconds": round(loads[0]["seconds"], 1),
+                               "copied_rows": copied, "copy_seconds": round(copy_seconds, 1),
+                               "copied_rows_per_s": round(copied / copy_seconds)}
+            _log(f"  loader {results['load']['loader_rows_per_s']} rows/s; copies {copied} rows, "
+                 f"{results['load']['copied_rows_per_s']} rows/s")
+            _vacuum()
+
         results["raw_dossiers"] = _scalar("select count(*) from raw.dossiers")
         _log(f"raw.dossiers: {results['raw_dossiers']} rows")
-
-        results["build_full"] = _build(["build", "--full-refresh"], "full")
-        results["ctas_seconds"] = round(_ctas_baseline(), 2)
-        results["build_vs_ctas"] = round(results["build_full"]["seconds"] / results["ctas_seconds"], 1)
+        if not args.skip_full_build:
+            results["build_full"] = _build(FULL_BUILD, "full")
+            results["ctas_seconds"] = round(_ctas_baseline(), 2)
+            results["build_vs_ctas"] = round(results["build_full"]["seconds"] / results["ctas_seconds"], 1)
         results["fct_dossier_rows"] = _scalar("select count(*) from marts.fct_dossier", "transform")
 
         _log(f"night 2 ({args.months} months of history): extract one day, EXPLAIN, nightly build")
         results["night_history_extract"] = sandboxes.extract(*nights[1])
         results["explain_fct_dossier"] = _explain_fct_dossier()
-        results["night_history"] = _build(["build", "--exclude", *NATIONAL, *NIGHT], "night-history")
-        results["night_history_vs_one_month"] = round(
-            results["night_history"]["seconds"] / results["night_one_month"]["seconds"], 2)
+        results["night_history"] = _build(_night(args), "night-history")
+        results["night_history"]["models_only"] = args.night_models_only
+        if "night_one_month" in results:
+            results["night_history_vs_one_month"] = round(
+                results["night_history"]["seconds"] / results["night_one_month"]["seconds"], 2)
 
 
 def _charts(args: argparse.Namespace, results: dict[str, Any]) -> None:
@@ -440,6 +474,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--per-day", type=int, default=11000, help="sandbox dossiers per calendar day")
     parser.add_argument("--months", type=int, default=12, help="months of history before the nightly days")
     parser.add_argument("--chart-runs", type=int, default=9, help="timed requests per chart")
+    parser.add_argument("--skip-full-build", action="store_true",
+                        help="no full build over the whole history (the nights then see it in raw only)")
+    parser.add_argument("--resume", action="store_true",
+                        help="after a run interrupted in night 1: night 1's build, then on from there")
+    parser.add_argument("--from-history", action="store_true",
+                        help="skip the load and night 1: full build and night 2 over what is there")
+    parser.add_argument("--night-models-only", action="store_true",
+                        help="the nights without the data tests (on a machine too slow for them)")
     parser.add_argument("--charts-only", action="store_true",
                         help="only step 4, over the warehouse an earlier run left")
     args = parser.parse_args(argv)
@@ -472,18 +514,14 @@ def main(argv: list[str] | None = None) -> dict:
 
 def _report(results: dict[str, Any]) -> None:
     lines = []
-    if "load" in results:
+    if "night_history" in results:
         lines += [
             ("raw.dossiers rows", results["raw_dossiers"]),
             ("fct_dossier rows", results["fct_dossier_rows"]),
-            ("loader: dossier rows/s (newest month)", results["load"]["loader_rows_per_s"]),
-            ("copies: rows/s (earlier months)", results["load"]["copied_rows_per_s"]),
             ("full build, s", results["build_full"]["seconds"]),
             ("CTAS of raw.dossiers, s", results["ctas_seconds"]),
             ("full build / CTAS", results["build_vs_ctas"]),
-            ("nightly, 1 month history, s", results["night_one_month"]["seconds"]),
             (f"nightly, {results['months']} months history, s", results["night_history"]["seconds"]),
-            ("nightly ratio (history / 1 month)", results["night_history_vs_one_month"]),
             ("fct_dossier reads loaded_at index", results["explain_fct_dossier"]["uses_loaded_at_index"]),
         ]
     summary = results.get("charts_summary", {})

@@ -15,34 +15,28 @@
 with
 
 -- the dossiers to (re)build on an incremental run: those with a version loaded since the newest loaded_at
--- already here, less the look-back (a full build takes all). The cut-off is read before the build (one
--- probe of the index on fct_dossier.loaded_at) and written into the query as a literal, so the planner
--- sees a narrow range and reads raw.dossiers through its loaded_at index.
+-- already here, less the look-back (a full build takes all). Their codes are read before the build (the
+-- index on fct_dossier.loaded_at gives the cut-off, the index on raw.dossiers.loaded_at the rows) and
+-- written into the query as one array constant: PostgreSQL then knows how many there are (a subquery's
+-- array would be planned as ten, and a night of tens of thousands of dossiers as nested loops), pushes the
+-- filter down through the staging views to raw.dossiers' primary key, and hashes it where it filters.
 {% if is_incremental() %}
     {% set cutoff_query %}
         select (max(loaded_at) - interval '{{ var("fct_dossier_lookback") }}')::text from {{ this }}
     {% endset %}
     {% set cutoff = run_query(cutoff_query).columns[0].values()[0] if execute else none %}
-    {% set changed_only = 'where dossier_code = any(array(select changed.dossier_code from changed))' %}
-    changed as (
-
-        select distinct dossier_code
-
+    {% set changed_query %}
+        select coalesce(array_agg(distinct dossier_code)::text, '{}')
         from {{ ref('stg_igate__dossiers') }}
-
-        {% if cutoff is not none %}
-            where loaded_at > '{{ cutoff }}'::timestamptz
-        {% endif %}
-
-    ),
+        {% if cutoff is not none %} where loaded_at > '{{ cutoff }}'::timestamptz {% endif %}
+    {% endset %}
+    {% set changed_codes = run_query(changed_query).columns[0].values()[0] if execute else '{}' %}
+    {% set changed_only = "where dossier_code = any('" ~ changed_codes | replace("'", "''") ~ "'::text[])" %}
 {% else %}
     {% set changed_only = '' %}
 {% endif %}
 
--- every version of those dossiers (all of them on a full build). On an incremental run each staging view
--- is filtered by `dossier_code = any(<the changed codes>)`: a plain condition that PostgreSQL pushes down
--- into the views (through their jsonb array expansions) to the primary key of raw.dossiers, where a join
--- with `changed` would be planned as a hash join over every version of the history.
+-- every version of those dossiers (all of them on a full build)
 dossier_versions as (
 
     select * from {{ ref('stg_igate__dossiers') }}
