@@ -1,26 +1,26 @@
 """Benchmark: the warehouse at provincial scale (5 million dossiers or more): load, full dbt build, nightly
 incremental builds against history, and every dashboard chart's query through Superset.
 
-    .venv/bin/python -m bench.bench_warehouse [--per-day 14000 --months 12 --chart-runs 9]
+    .venv/bin/python -m bench.bench_warehouse [--per-day 11000 --months 12 --chart-runs 9]
 
 Steps, in one run, on the bench's own PostgreSQL (home .chiso/bench unless CHISO_HOME_DIR says otherwise):
-1. Raw data: the S2-S4 sandboxes (their own processes) and the S1 sandbox (in-process) through the real
-   extractors and loader (`dossiers.extract`, `feedback.extract`, `centres.extract`, `dvcqg.extract`), one
-   month per extract. First only the newest month (history of one month), a full build, and the nightly run
-   of the next day; then the earlier months are back-filled (history of `--months` months).
-   Figure: dossier rows loaded per second (over the whole history's dossier extracts).
-2. Full build: `dbt build --full-refresh` of every model at full history, against a baseline measured just
-   after it: `create table as select * from raw.dossiers` (one pass over the raw dossiers, written back).
-3. Nightly: the warehouse DAG's build (`dbt build`, national slice excluded) after one day's extract, with
-   one month of history and with the full history; the ratio of the two shows whether the night's cost
-   grows with history. Before the second one, the compiled incremental fct_dossier query is EXPLAINed: it
-   must read raw.dossiers through its loaded_at index.
+1. Raw data: the newest month from the S2-S4 sandboxes (their own processes) and S1 (in-process) through the
+   real extractors and loader; a full build; night 1 (one day's extract, then the warehouse DAG's build).
+   Then the `--months - 1` earlier months as copies of the loaded month moved back 30 days per month
+   (`_copy_months`: one INSERT ... SELECT; the sandbox through the loader is far too slow for millions).
+   Figures: the loader's rows/s, the copies' rows/s.
+2. Full build: `dbt build --full-refresh` of every model (tests are the nights') at full history, against a
+   baseline measured just after it: `create table as select * from raw.dossiers`.
+3. Night 2 after one more day's extract, with the full history; night 2 / night 1 shows whether a night's
+   cost grows with history. Before it, the night's fct_dossier reads are EXPLAINed.
 4. Charts: Superset over the bench warehouse with the assets imported; every chart of every dashboard the
    API lists, its query context as the dashboard sends it (captured by opening each dashboard in headless
-   Chromium), replayed `--chart-runs` times through /api/v1/chart/data with force=true (no cache); median
-   and 95th percentile per chart, target median < 300 ms; beside it the same SQL straight on PostgreSQL.
-Servers the bench started (PostgreSQL, sandboxes, Superset) are stopped at the end. Results go to
-<home>/bench/warehouse-<time>.json.
+   Chromium), replayed `--chart-runs` times through /api/v1/chart/data with force=true (no cache), then
+   cached; median and 95th percentile per chart (target median < 300 ms), the same SQL straight on
+   PostgreSQL, and the API floor (GET /api/v1/chart/<id>).
+`--resume`, `--from-history`, `--skip-full-build`, `--night-models-only` and `--charts-only` finish or
+shorten a run on a busy machine. Servers the bench started (PostgreSQL, sandboxes, Superset) are stopped at
+the end. Results go to <home>/bench/warehouse-<time>.json.
 """
 
 from __future__ import annotations

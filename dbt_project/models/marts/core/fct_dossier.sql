@@ -28,10 +28,13 @@ with
     {% set changed_query %}
         select coalesce(array_agg(distinct dossier_code)::text, '{}')
         from {{ ref('stg_igate__dossiers') }}
-        {% if cutoff is not none %} where loaded_at > '{{ cutoff }}'::timestamptz {% endif %}
+        where loaded_at > '{{ cutoff }}'::timestamptz
     {% endset %}
-    {% set changed_codes = run_query(changed_query).columns[0].values()[0] if execute else '{}' %}
+    {% set changed_codes = run_query(changed_query).columns[0].values()[0] if cutoff is not none else '{}' %}
     {% set changed_only = "where dossier_code = any('" ~ changed_codes | replace("'", "''") ~ "'::text[])" %}
+    {% if cutoff is none and execute %}
+        {% set changed_only = '' %}  {# an empty fact: everything #}
+    {% endif %}
 {% else %}
     {% set changed_only = '' %}
 {% endif %}
