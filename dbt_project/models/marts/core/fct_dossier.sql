@@ -20,20 +20,25 @@ with
 -- written into the query as one array constant: PostgreSQL then knows how many there are (a subquery's
 -- array would be planned as ten, and a night of tens of thousands of dossiers as nested loops), pushes the
 -- filter down through the staging views to raw.dossiers' primary key, and hashes it where it filters.
+-- Past var fct_dossier_max_listed changed rows (a large back-fill) the run reads every version instead.
 {% if is_incremental() %}
     {% set cutoff_query %}
         select (max(loaded_at) - interval '{{ var("fct_dossier_lookback") }}')::text from {{ this }}
     {% endset %}
     {% set cutoff = run_query(cutoff_query).columns[0].values()[0] if execute else none %}
     {% set changed_query %}
-        select coalesce(array_agg(distinct dossier_code)::text, '{}')
-        from {{ ref('stg_igate__dossiers') }}
-        where loaded_at > '{{ cutoff }}'::timestamptz
+        select count(*), coalesce(array_agg(distinct dossier_code)::text, '{}')
+        from (
+            select dossier_code from {{ ref('stg_igate__dossiers') }}
+            where loaded_at > '{{ cutoff }}'::timestamptz
+            limit {{ var("fct_dossier_max_listed") }} + 1
+        ) as changed
     {% endset %}
-    {% set changed_codes = run_query(changed_query).columns[0].values()[0] if cutoff is not none else '{}' %}
-    {% set changed_only = "where dossier_code = any('" ~ changed_codes | replace("'", "''") ~ "'::text[])" %}
-    {% if cutoff is none and execute %}
-        {% set changed_only = '' %}  {# an empty fact: everything #}
+    {% set changed = run_query(changed_query).rows[0] if cutoff is not none else [0, '{}'] %}
+    {% if cutoff is none or changed[0] > var("fct_dossier_max_listed") %}
+        {% set changed_only = '' %}  {# an empty fact or a large back-fill: every dossier #}
+    {% else %}
+        {% set changed_only = "where dossier_code = any('" ~ changed[1] | replace("'", "''") ~ "'::text[])" %}
     {% endif %}
 {% else %}
     {% set changed_only = '' %}
