@@ -44,6 +44,7 @@ status: install
 
 bench: install
 	@$(PY) -m bench.bench_dossiers
+	@$(PY) -m bench.bench_warehouse
 
 manifest: install
 	@$(PY) -c "from ingestion.transform import compile_manifest; compile_manifest()"

@@ -134,6 +134,8 @@ create table if not exists raw.dossiers (
     primary key (ma_ho_so, ngay_cap_nhat)
 );
 create index if not exists dossiers_updated_idx on raw.dossiers (ngay_cap_nhat);
+-- the nightly fct_dossier build reads only the versions loaded since its last build (dbt, incremental)
+create index if not exists dossiers_loaded_idx on raw.dossiers (loaded_at);
 
 -- S3 /feedback (PAKN) and /ratings: versions by NgayCapNhat, like dossiers.
 create table if not exists raw.feedback (

@@ -3,7 +3,9 @@
 -- names and result links are written by or about the applicant and may name them, so they are dropped.
 with
 
-dossiers as (
+-- not materialized: inlined into both branches, so a filter on dossier_code from a model reading this
+-- view reaches raw.dossiers' primary key instead of a scan of every version
+dossiers as not materialized (
 
     select
         ma_ho_so,

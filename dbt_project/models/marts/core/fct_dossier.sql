@@ -3,7 +3,8 @@
         materialized='incremental',
         unique_key='dossier_code',
         incremental_strategy='delete+insert',
-        on_schema_change='fail'
+        on_schema_change='fail',
+        indexes=[{'columns': ['loaded_at']}]
     )
 }}
 
@@ -13,55 +14,64 @@
 -- and takes their newest version among all their versions. No personal data (applicant_hash at most).
 with
 
+-- the dossiers to (re)build on an incremental run: those with a version loaded since the newest loaded_at
+-- already here, less the look-back (a full build takes all). Their codes are read before the build (the
+-- index on fct_dossier.loaded_at gives the cut-off, the index on raw.dossiers.loaded_at the rows) and
+-- written into the query as one array constant: PostgreSQL then knows how many there are (a subquery's
+-- array would be planned as ten, and a night of tens of thousands of dossiers as nested loops), pushes the
+-- filter down through the staging views to raw.dossiers' primary key, and hashes it where it filters.
+-- Past var fct_dossier_max_listed changed rows (a large back-fill) the run reads every version instead.
+{% if is_incremental() %}
+    {% set cutoff_query %}
+        select (max(loaded_at) - interval '{{ var("fct_dossier_lookback") }}')::text from {{ this }}
+    {% endset %}
+    {% set cutoff = run_query(cutoff_query).columns[0].values()[0] if execute else none %}
+    {% set changed_query %}
+        select count(*), coalesce(array_agg(distinct dossier_code)::text, '{}')
+        from (
+            select dossier_code from {{ ref('stg_igate__dossiers') }}
+            where loaded_at > '{{ cutoff }}'::timestamptz
+            limit {{ var("fct_dossier_max_listed") }} + 1
+        ) as changed
+    {% endset %}
+    {% set changed = run_query(changed_query).rows[0] if cutoff is not none else [0, '{}'] %}
+    {% if cutoff is none or changed[0] > var("fct_dossier_max_listed") %}
+        {% set changed_only = '' %}  {# an empty fact or a large back-fill: every dossier #}
+    {% else %}
+        {% set changed_only = "where dossier_code = any('" ~ changed[1] | replace("'", "''") ~ "'::text[])" %}
+    {% endif %}
+{% else %}
+    {% set changed_only = '' %}
+{% endif %}
+
+-- every version of those dossiers (all of them on a full build)
 dossier_versions as (
 
     select * from {{ ref('stg_igate__dossiers') }}
+    {{ changed_only }}
 
 ),
 
 supplements as (
 
     select * from {{ ref('stg_igate__dossier_supplements') }}
+    {{ changed_only }}
 
 ),
 
 fees as (
 
     select * from {{ ref('stg_igate__dossier_fees') }}
+    {{ changed_only }}
 
 ),
 
 documents as (
 
     select * from {{ ref('stg_igate__dossier_documents') }}
+    {{ changed_only }}
 
 ),
-
--- the dossiers to (re)build on an incremental run: those with a version loaded since the newest loaded_at
--- already here, less the look-back (a full build takes all)
-{% if is_incremental() %}
-    version_loads as (
-
-        select
-            dossier_code,
-            loaded_at
-
-        from {{ ref('stg_igate__dossiers') }}
-
-    ),
-
-    changed as (
-
-        select distinct version_loads.dossier_code
-
-        from version_loads
-
-        where version_loads.loaded_at > (
-            select max(fct.loaded_at) - interval '{{ var("fct_dossier_lookback") }}' from {{ this }} as fct
-        )
-
-    ),
-{% endif %}
 
 versions as (
 
@@ -73,11 +83,6 @@ versions as (
         ) as version_rank
 
     from dossier_versions
-
-    {% if is_incremental() %}
-        inner join changed
-            on dossier_versions.dossier_code = changed.dossier_code
-    {% endif %}
 
 ),
 
