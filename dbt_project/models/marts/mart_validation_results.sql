@@ -46,8 +46,10 @@ select
     )::numeric(12, 3) as duration_seconds,
     validation_runs.success,
     case
-        when validation_runs.success and jsonb_array_length(coalesce(validation_runs.results -> 'warnings', '[]'))
-            > 0 then 'Đạt, có cảnh báo'
+        when
+            validation_runs.success
+            and jsonb_array_length(coalesce(validation_runs.results -> 'warnings', '[]')) > 0
+            then 'Đạt, có cảnh báo'
         when validation_runs.success then 'Đạt'
         when not validation_runs.success then 'Không đạt'
         else 'Đang chạy'
