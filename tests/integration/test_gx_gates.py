@@ -176,7 +176,7 @@ def mart_schema(warehouse):
 
 
 def test_mart_gate_passes_on_valid_marts(mart_schema, pipeline_run):
-    result = quality.run_gate("mart", pipeline_run, build_docs=False, schema=mart_schema)
+    result = quality.run_gate("mart", pipeline_run, build_docs=False, schema=mart_schema, sources=("dvcqg",))
     assert result.success and len(result.suites) == 2
     audit = _audit(pipeline_run)
     assert audit["marts.mart_province_ranking"][1] == f"{mart_schema}.mart_province_ranking"
@@ -202,7 +202,7 @@ def test_mart_gate_fails_on_a_corrupt_mart(mart_schema, pipeline_run, corruption
     with pg.connect("transform") as conn:
         conn.execute(corruption.format(s=mart_schema))
     with pytest.raises(quality.GateFailed) as failed:
-        quality.run_gate("mart", pipeline_run, build_docs=False, schema=mart_schema)
+        quality.run_gate("mart", pipeline_run, build_docs=False, schema=mart_schema, sources=("dvcqg",))
     assert suite in str(failed.value) and expectation in str(failed.value)
     assert pickle.loads(pickle.dumps(failed.value)).result.layer == "mart"  # survives a task boundary
     audit = _audit(pipeline_run)
