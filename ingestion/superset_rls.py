@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import time
 from dataclasses import dataclass, field
 
 import httpx
@@ -144,15 +145,24 @@ def viewer_permission_ids(client: httpx.Client) -> list[int]:
     warehouse = [d["id"] for d in databases if d["database_name"] == DATABASE_NAME]
     if not warehouse:
         raise RlsError(f"no database named {DATABASE_NAME!r}; import the assets first")
-    wanted = set(VIEWER_PERMISSIONS) | {("database_access", f"[{DATABASE_NAME}].(id:{warehouse[0]})")}
-    ids = {}
-    for row in _paged(client, "/api/v1/security/permissions-resources/"):
-        pair = (row["permission"]["name"], row["view_menu"]["name"])
-        if pair in wanted:
-            ids[pair] = row["id"]
+    database = ("database_access", f"[{DATABASE_NAME}].(id:{warehouse[0]})")
+    wanted = set(VIEWER_PERMISSIONS) | {database}
+    # Superset registers some REST APIs' permissions while its workers start, after the server answers
+    # health checks: wait for them a little, then grant what exists (the next import grants the rest).
+    for _attempt in range(10):
+        ids = {}
+        for row in _paged(client, "/api/v1/security/permissions-resources/"):
+            pair = (row["permission"]["name"], row["view_menu"]["name"])
+            if pair in wanted:
+                ids[pair] = row["id"]
+        if wanted <= ids.keys():
+            break
+        time.sleep(3)
+    if database not in ids:
+        raise RlsError(f"Superset lacks the permission {database} (run `superset init`?)")
     missing = wanted - ids.keys()
     if missing:
-        raise RlsError(f"Superset lacks the permissions {sorted(missing)} (run `superset init`?)")
+        log.warning("Superset does not define %s yet; granted the other viewer permissions", sorted(missing))
     return sorted(ids.values())
 
 
