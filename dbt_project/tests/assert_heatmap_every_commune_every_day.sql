@@ -64,4 +64,3 @@ cross join expected
 where
     per_day.communes != expected.communes
     or per_day.commune_rows != expected.communes
-
