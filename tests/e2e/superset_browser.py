@@ -38,6 +38,18 @@ def dashboard_chart_uuids(slug: str) -> set[str]:
     raise KeyError(slug)
 
 
+def reimport_and_read(slug: str) -> tuple[dict, list[dict]]:
+    """Import the assets once more, then read the dashboard and its charts back through the API."""
+    client = superset.api_client()
+    try:
+        superset.import_bundle()
+        dashboard = client.get(f"/api/v1/dashboard/{slug}").json()["result"]
+        charts = client.get(f"/api/v1/dashboard/{slug}/charts").json()["result"]
+    finally:
+        client.close()
+    return dashboard, charts
+
+
 def render_dashboard(base_url: str, slug: str, screenshot: str,
                      login: tuple[str, str] | None = None) -> tuple[list[dict], str]:
     """Log in (as the admin, or as `login`: user and password), open the dashboard, wait until every

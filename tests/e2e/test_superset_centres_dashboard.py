@@ -8,9 +8,14 @@ import re
 
 import pytest
 import yaml
-from superset_browser import assert_every_chart_has_data, dashboard_chart_uuids, render_dashboard
+from superset_browser import (
+    assert_every_chart_has_data,
+    dashboard_chart_uuids,
+    reimport_and_read,
+    render_dashboard,
+)
 
-from ingestion import pg, superset, transform
+from ingestion import pg, transform
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -84,13 +89,7 @@ def test_catalogue_counts_every_procedure_once(warehouse_pipeline) -> None:
 
 
 def test_centres_dashboard_renders_every_chart(warehouse_pipeline, superset_url: str) -> None:
-    client = superset.api_client()
-    try:
-        superset.import_bundle()  # re-import: nothing duplicated, the dashboard keeps its charts
-        dashboard = client.get(f"/api/v1/dashboard/{SLUG}").json()["result"]
-        charts = client.get(f"/api/v1/dashboard/{SLUG}/charts").json()["result"]
-    finally:
-        client.close()
+    dashboard, charts = reimport_and_read(SLUG)  # nothing duplicated, the dashboard keeps its charts
     assert dashboard["dashboard_title"] == "Trung tâm phục vụ hành chính công"
     assert len(charts) == len(dashboard_chart_uuids(SLUG)) == 13
 

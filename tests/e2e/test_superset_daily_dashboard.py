@@ -6,9 +6,14 @@ marts say, the legend naming the threshold set in force."""
 from __future__ import annotations
 
 import pytest
-from superset_browser import assert_every_chart_has_data, dashboard_chart_uuids, render_dashboard_probed
+from superset_browser import (
+    assert_every_chart_has_data,
+    dashboard_chart_uuids,
+    reimport_and_read,
+    render_dashboard_probed,
+)
 
-from ingestion import pg, superset
+from ingestion import pg
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -59,13 +64,7 @@ def test_daily_marts_agree(warehouse_pipeline) -> None:
 
 
 def test_daily_dashboard_draws_every_commune(warehouse_pipeline, superset_url: str) -> None:
-    client = superset.api_client()
-    try:
-        superset.import_bundle()  # re-import: nothing duplicated, the dashboard keeps its charts
-        dashboard = client.get(f"/api/v1/dashboard/{SLUG}").json()["result"]
-        charts = client.get(f"/api/v1/dashboard/{SLUG}/charts").json()["result"]
-    finally:
-        client.close()
+    dashboard, charts = reimport_and_read(SLUG)  # nothing duplicated, the dashboard keeps its charts
     assert dashboard["dashboard_title"] == "Điều hành hằng ngày"
     assert len(charts) == len(dashboard_chart_uuids(SLUG)) == 4
 

@@ -10,7 +10,12 @@ from datetime import timedelta
 
 import pytest
 from pipeline_fixtures import PROVINCE_SCALE
-from superset_browser import assert_every_chart_has_data, dashboard_chart_uuids, render_dashboard
+from superset_browser import (
+    assert_every_chart_has_data,
+    dashboard_chart_uuids,
+    reimport_and_read,
+    render_dashboard,
+)
 
 from ingestion import pg, superset, transform
 from ingestion.sandbox.official import OfficialScores
@@ -75,13 +80,7 @@ def test_dataset_docs_come_from_dbt(quality_data, superset_url: str) -> None:
 
 
 def test_quality_dashboard_renders_every_chart(quality_data, superset_url: str) -> None:
-    client = superset.api_client()
-    try:
-        superset.import_bundle()  # re-import: nothing duplicated, the dashboard keeps its charts
-        dashboard = client.get(f"/api/v1/dashboard/{SLUG}").json()["result"]
-        charts = client.get(f"/api/v1/dashboard/{SLUG}/charts").json()["result"]
-    finally:
-        client.close()
+    dashboard, charts = reimport_and_read(SLUG)  # nothing duplicated, the dashboard keeps its charts
     assert dashboard["dashboard_title"] == "Chất lượng dữ liệu và đối soát"
     assert len(charts) == len(dashboard_chart_uuids(SLUG)) == 8
 
