@@ -66,16 +66,7 @@ computed_long as (
     inner join months
         on computed_final.period_start = months.period_start
 
-    cross join
-        lateral (
-            values
-            ('CKMB', computed_final.ckmb),
-            ('TDGQ', computed_final.tdgq),
-            ('CLGQ', computed_final.clgq),
-            ('TTTT', computed_final.tttt),
-            ('MDSH', computed_final.mdsh),
-            ('MDHL', computed_final.mdhl)
-        ) as score_row (group_code, score)
+    cross join lateral {{ index766_group_rows('computed_final') }} as score_row (group_order, group_code, score)
 
 ),
 
@@ -94,16 +85,7 @@ official_long as (
     inner join months
         on official_months.period_start = months.period_start
 
-    cross join
-        lateral (
-            values
-            ('CKMB', official_months.ckmb),
-            ('TDGQ', official_months.tdgq),
-            ('CLGQ', official_months.clgq),
-            ('TTTT', official_months.tttt),
-            ('MDSH', official_months.mdsh),
-            ('MDHL', official_months.mdhl)
-        ) as score_row (group_code, score)
+    cross join lateral {{ index766_group_rows('official_months') }} as score_row (group_order, group_code, score)
 
 ),
 
