@@ -3,7 +3,8 @@ contract's OAuth2 client credentials, keyset-ordered paging, /units, /procedures
 serves a dozen dossiers written below -> `ingestion.sources.dossiers.extract` -> dbt build ->
 `marts.mart_unit_index_766_metrics`, whose numerators, denominators and points are checked against values
 worked out by hand in this file. Two extracts and two builds, like two nights: the second night's changes
-go through fct_dossier incrementally and the newest version of a dossier wins.
+go through fct_dossier incrementally and the newest version of a dossier wins; the service index's tables,
+incremental by month, then hold what a full rebuild gives.
 
 Runs in a warehouse database of its own (dropped afterwards), dbt's target and logs in temporary folders.
 """
@@ -282,7 +283,8 @@ def nights(index_db, s2_server, tmp_path_factory) -> dict[str, Any]:
     s2.clock = SECOND_NIGHT
     second = dossiers.extract(FIRST_NIGHT, SECOND_NIGHT, base_url=base_url, run_label="pytest-index")
     build2 = _build(paths, "test-index-metrics")
-    return {"extracts": (first, second), "builds": (build1, build2), "after_first": after_first}
+    return {"extracts": (first, second), "builds": (build1, build2), "after_first": after_first,
+            "paths": paths}
 
 
 def _rows_affected(build, model: str) -> int:
@@ -393,3 +395,36 @@ def test_wide_form_by_hand(nights):
                       (C1, AS_OF))[0]
     assert november["previous_final_total_score"] == Decimal("55.85")
     assert november["score_change"] == november["total_score"] - Decimal("55.85")
+
+
+INDEX_TABLES = ["int_index766__dossier_daily", "int_index766__procedure_daily", "int_index766__petition_daily",
+                "int_index766__unit_day_counts", "int_index766__unit_metrics", "mart_unit_index_766_metrics",
+                "mart_unit_index_766"]
+
+
+def _index_tables() -> dict[str, list[tuple]]:
+    """Every row of the service index's incremental tables, built_at (when) left out, sorted."""
+    tables = {}
+    for name in INDEX_TABLES:
+        schema = "marts" if name.startswith("mart_") else "intermediate"
+        rows = _fetch(f"select * from {schema}.{name}")
+        tables[name] = sorted(tuple(str(v) for k, v in row.items() if k != "built_at") for row in rows)
+    return tables
+
+
+def test_incremental_months_match_a_full_rebuild(nights):
+    """Night 2 rebuilt the months its changes touched (c1-06, received in October, changed); a night with
+    nothing new loaded rebuilds only the running month (November) and keeps October; a full rebuild of the
+    same data then gives the same rows. Runs last: it rebuilds the tables."""
+    quiet_night = _build(nights["paths"], "test-index-metrics")
+    for name in ["int_index766__unit_day_counts", "mart_unit_index_766"]:
+        schema = "marts" if name.startswith("mart_") else "intermediate"
+        months = _fetch(f"select period_start, count(*) as n from {schema}.{name} group by 1 order by 1")
+        assert [m["period_start"].isoformat() for m in months] == ["2026-10-01", "2026-11-01"]
+        assert _rows_affected(quiet_night, name) == months[1]["n"], name
+    incremental = _index_tables()
+    assert incremental["int_index766__dossier_daily"] and incremental["mart_unit_index_766_metrics"]
+    vars_ = json.dumps({"index766_as_of_date": AS_OF, "fct_dossier_lookback": "0 seconds"})
+    transform.run_dbt(["build", "--vars", vars_, "--full-refresh", "--select", *INDEX_TABLES,
+                       *nights["paths"]], pipeline_run="test-index-metrics")
+    assert _index_tables() == incremental

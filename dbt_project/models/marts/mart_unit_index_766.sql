@@ -1,10 +1,23 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_start',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
 -- The service index per unit, month and as-of day (wide form): six group scores, total, rank among units of
 -- the same type, and the change against the previous month's final score.
+-- Incremental by month: the months int_index766__unit_metrics rebuilt since this table's last build (read
+-- from the month before them, whose final score the first one compares with).
+{% set first_month = index766_first_rebuilt_month(['int_index766__unit_metrics']) %}
 with
 
 metrics as (
 
     select * from {{ ref('int_index766__unit_metrics') }}
+    where period_start >= {{ first_month }} - interval '1 month'
 
 ),
 
@@ -99,7 +112,8 @@ final as (
         ranked.rank_in_type::integer as rank_in_type,
         ranked.units_in_type::integer as units_in_type,
         previous.total_score::numeric(7, 2) as previous_final_total_score,
-        (ranked.total_score - previous.total_score)::numeric(7, 2) as score_change
+        (ranked.total_score - previous.total_score)::numeric(7, 2) as score_change,
+        now() as built_at
 
     from ranked
 
@@ -111,3 +125,4 @@ final as (
 )
 
 select * from final
+where period_start >= {{ first_month }}

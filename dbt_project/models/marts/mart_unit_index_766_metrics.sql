@@ -1,9 +1,21 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_start',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
 -- The service index per unit, month, as-of day and sub-indicator (long form), points rounded to two decimals.
+-- Incremental by month: the months int_index766__unit_metrics rebuilt since this table's last build.
+{% set first_month = index766_first_rebuilt_month(['int_index766__unit_metrics']) %}
 with
 
 metrics as (
 
     select * from {{ ref('int_index766__unit_metrics') }}
+    where period_start >= {{ first_month }}
 
 ),
 
@@ -18,9 +30,10 @@ final as (
         denominator,
         round(ratio, 6) as ratio,
         round(points, 2) as points,
-        max_points,
+        max_points::numeric as max_points,  -- the contract type (the seed gives numeric(7, 2))
         group_code,
-        source
+        source,
+        now() as built_at
 
     from metrics
 

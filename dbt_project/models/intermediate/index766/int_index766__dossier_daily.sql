@@ -1,8 +1,19 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_start',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
 -- Dossier counts per unit, period (month) and event day: the daily increments the index's dossier-based
 -- indicators add up over the days of a month. Received-based counts fall on the receiving day; a dossier
 -- turning overdue (fct_dossier.overdue_from_date) or drawing a complaint falls on that day, in the month it
 -- was received, when inside that month; finished-based counts fall on the finishing day. Province rows
--- (the home province's code) are the sums over its units.
+-- (the home province's code) are the sums over its units. Incremental by month (macros/index766_incremental.sql):
+-- a night recomputes the months from the first one its changes touch.
+{% set first_month = index766_first_changed_month() %}
 with
 
 dossiers as (
@@ -89,7 +100,11 @@ scored as (
     left join complaints
         on dossiers.dossier_code = complaints.dossier_code
 
-    where dossiers.received_at is not null and not dossiers.is_withdrawn
+    where
+        dossiers.received_at is not null
+        and not dossiers.is_withdrawn
+        -- a month counts dossiers received or finished in it
+        and (dossiers.received_month >= {{ first_month }} or dossiers.finished_month >= {{ first_month }})
 
 ),
 
@@ -269,8 +284,19 @@ province_days as (
 
     group by period_start, event_date
 
+),
+
+final as (
+
+    select * from unit_days
+    union all
+    select * from province_days
+
 )
 
-select * from unit_days
-union all
-select * from province_days
+select
+    *,
+    now() as built_at
+
+from final
+where period_start >= {{ first_month }}

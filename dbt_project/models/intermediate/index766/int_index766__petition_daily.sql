@@ -1,5 +1,16 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_start',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
 -- Petition counts per unit, period (month received) and event day: received on the receiving day; turning
 -- overdue or unsatisfied on that day when inside the month received. Province rows are the sums.
+-- Incremental by month (macros/index766_incremental.sql).
+{% set first_month = index766_first_changed_month() %}
 with
 
 petitions as (
@@ -25,7 +36,9 @@ judged as (
 
     from petitions
 
-    where received_date is not null
+    where
+        received_date is not null
+        and received_month >= {{ first_month }}
 
 ),
 
@@ -85,8 +98,18 @@ province_days as (
 
     group by period_start, event_date
 
+),
+
+final as (
+
+    select * from unit_days
+    union all
+    select * from province_days
+
 )
 
-select * from unit_days
-union all
-select * from province_days
+select
+    *,
+    now() as built_at
+
+from final

@@ -1,7 +1,18 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_start',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
 -- Procedures of a unit's authority counted once per month, on the first day of the month a dossier of
 -- theirs met the condition: the daily increments of the distinct-procedure indicators (ONLINE_SERVICE_USED,
 -- ONLINE_PAYMENT_FORMALITY, FEE_FORMALITY_INTEGRATED, CITIZEN_DATA_CONNECTED_FORMALITY). Province rows
--- (the home province's code) take the first day over all its units.
+-- (the home province's code) take the first day over all its units. Incremental by month
+-- (macros/index766_incremental.sql).
+{% set first_month = index766_first_changed_month() %}
 with
 
 dossiers as (
@@ -32,7 +43,11 @@ unit_firsts as (
 
     from dossiers
 
-    where received_at is not null and not is_withdrawn and procedure_code is not null
+    where
+        received_at is not null
+        and not is_withdrawn
+        and procedure_code is not null
+        and received_month >= {{ first_month }}
 
     group by unit_code, received_month, procedure_code
 
@@ -125,7 +140,8 @@ final as (
         sum(fee_procedure_paid_online) as fee_procedures_paid_online,
         sum(fee_procedure_with_fee_data) as fee_procedures_with_fee_data,
         sum(citizen_procedure) as citizen_procedures,
-        sum(population_data_procedure) as population_data_procedures
+        sum(population_data_procedure) as population_data_procedures,
+        now() as built_at
 
     from events
 

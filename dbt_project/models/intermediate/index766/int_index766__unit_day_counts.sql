@@ -1,6 +1,20 @@
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_start',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
+
 -- Month-to-date counts per unit, month and as-of day: every unit (province, agencies, communes) on every
 -- day of every month from the first month scored to the last as-of day, the daily increments summed over
 -- the days of the month up to the as-of day. The authority counts (procedure denominators) are per unit.
+-- Incremental by month: the months the daily tables rebuilt since this table's last build
+-- (macros/index766_incremental.sql).
+{% set first_month = index766_first_rebuilt_month(
+    ['int_index766__dossier_daily', 'int_index766__procedure_daily', 'int_index766__petition_daily']
+) %}
 with
 
 units as (
@@ -18,18 +32,21 @@ calendar as (
 dossier_daily as (
 
     select * from {{ ref('int_index766__dossier_daily') }}
+    where period_start >= {{ first_month }}
 
 ),
 
 procedure_daily as (
 
     select * from {{ ref('int_index766__procedure_daily') }}
+    where period_start >= {{ first_month }}
 
 ),
 
 petition_daily as (
 
     select * from {{ ref('int_index766__petition_daily') }}
+    where period_start >= {{ first_month }}
 
 ),
 
@@ -85,6 +102,8 @@ spine as (
 
     inner join bounds
         on calendar.date_day between bounds.first_month and bounds.last_day
+
+    where calendar.month_start >= {{ first_month }}
 
 ),
 
@@ -155,7 +174,8 @@ final as (
         {% endfor %}
         coalesce(authority.authority_procedures, 0) as authority_procedures,
         coalesce(authority.online_procedures, 0) as online_procedures,
-        coalesce(authority.fee_procedures, 0) as fee_procedures
+        coalesce(authority.fee_procedures, 0) as fee_procedures,
+        now() as built_at
 
     from daily
 

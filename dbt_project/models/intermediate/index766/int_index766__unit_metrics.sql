@@ -1,14 +1,27 @@
-{{ config(materialized='table') }}
+{{
+    config(
+        materialized='incremental',
+        unique_key='period_start',
+        incremental_strategy='delete+insert',
+        on_schema_change='fail'
+    )
+}}
 
 -- The service index's sub-indicators per unit, month and as-of day, before rounding: numerator,
 -- denominator, ratio and points of every scored metric of the seed index766_scoring_rules. 'computed'
 -- metrics come from the month-to-date counts; 'official' ones are DVCQG's published figures for the month
--- (the newest month published at or before it when the month has none yet).
+-- (the newest month published at or before it when the month has none yet). Incremental by month: the months
+-- the counts rebuilt since this table's last build, and from the first month of DVCQG figures loaded since
+-- (they carry into later months; macros/index766_incremental.sql).
+{% set first_month = index766_first_rebuilt_month(
+    ['int_index766__unit_day_counts'], loaded={'stg_dvcqg__group_metrics': 'period_start'}
+) %}
 with
 
 counts as (
 
     select * from {{ ref('int_index766__unit_day_counts') }}
+    where period_start >= {{ first_month }}
 
 ),
 
@@ -216,4 +229,8 @@ final as (
 
 )
 
-select * from final
+select
+    *,
+    now() as built_at
+
+from final

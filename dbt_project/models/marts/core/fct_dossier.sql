@@ -22,10 +22,7 @@ with
 -- filter down through the staging views to raw.dossiers' primary key, and hashes it where it filters.
 -- Past var fct_dossier_max_listed changed rows (a large back-fill) the run reads every version instead.
 {% if is_incremental() %}
-    {% set cutoff_query %}
-        select (max(loaded_at) - interval '{{ var("fct_dossier_lookback") }}')::text from {{ this }}
-    {% endset %}
-    {% set cutoff = run_query(cutoff_query).columns[0].values()[0] if execute else none %}
+    {% set cutoff = fct_dossier_cutoff() %}
     {% set changed_query %}
         select count(*), coalesce(array_agg(distinct dossier_code)::text, '{}')
         from (

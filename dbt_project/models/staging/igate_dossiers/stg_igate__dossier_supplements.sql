@@ -6,6 +6,7 @@ dossiers as (
     select
         ma_ho_so,
         ngay_cap_nhat,
+        loaded_at,
         record -> 'DanhSachHoSoBoSung' as supplements
 
     from {{ source('igate', 'dossiers') }}
@@ -19,6 +20,7 @@ supplements as (
     select
         dossiers.ma_ho_so as dossier_code,
         dossiers.ngay_cap_nhat as updated_at,
+        dossiers.loaded_at,
         item.supplement_no::integer as supplement_no,
         raw.local_ts(item.supplement ->> 'NgayYeuCauBoSung') as requested_at,
         raw.local_ts(item.supplement ->> 'NgayTiepNhanBoSung') as supplied_at,

@@ -10,6 +10,7 @@ dossiers as not materialized (
     select
         ma_ho_so,
         ngay_cap_nhat,
+        loaded_at,
         record
 
     from {{ source('igate', 'dossiers') }}
@@ -21,6 +22,7 @@ submitted as (
     select
         dossiers.ma_ho_so as dossier_code,
         dossiers.ngay_cap_nhat as updated_at,
+        dossiers.loaded_at,
         'submitted' as document_kind,
         item.document_no::integer as document_no,
         nullif(item.document ->> 'TepDinhKemId', '') as file_id,
@@ -41,6 +43,7 @@ results as (
     select
         dossiers.ma_ho_so as dossier_code,
         dossiers.ngay_cap_nhat as updated_at,
+        dossiers.loaded_at,
         'result' as document_kind,
         item.document_no::integer as document_no,
         null::text as file_id,

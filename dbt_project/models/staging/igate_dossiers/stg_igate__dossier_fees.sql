@@ -6,6 +6,7 @@ dossiers as (
     select
         ma_ho_so,
         ngay_cap_nhat,
+        loaded_at,
         record -> 'DanhSachLePhi' as fees
 
     from {{ source('igate', 'dossiers') }}
@@ -19,6 +20,7 @@ fees as (
     select
         dossiers.ma_ho_so as dossier_code,
         dossiers.ngay_cap_nhat as updated_at,
+        dossiers.loaded_at,
         item.fee_no::integer as fee_no,
         nullif(item.fee ->> 'MaPhiLePhi', '') as fee_code,
         nullif(item.fee ->> 'TenPhiLePhi', '') as fee_name,
