@@ -175,6 +175,14 @@ def cmd_report(args: argparse.Namespace) -> None:
     _say(f"{len(paths)} report(s) for {month_label(args.month)} in {seconds:.1f} s: {where}")
 
 
+def cmd_dbt(args: argparse.Namespace) -> None:
+    from ingestion.transform import run_dbt
+
+    started = time.monotonic()
+    run_dbt(args.dbt_args, pipeline_run="chiso dbt")
+    _say(f"dbt {' '.join(args.dbt_args[:1])} done in {time.monotonic() - started:.1f} s")
+
+
 def cmd_demo(args: argparse.Namespace) -> None:
     from datetime import timedelta
 
@@ -245,6 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--unit", help="one unit's code (e.g. H15.17); default every unit with figures")
     report.add_argument("--out", type=Path, help="folder; default <home>/reports/YYYY-MM")
     report.set_defaults(func=cmd_report)
+
+    dbt = sub.add_parser("dbt", help="run dbt on the warehouse as the transform role, recorded in audit "
+                                     "(e.g. chiso dbt build --full-refresh)")
+    dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt's own arguments")
+    dbt.set_defaults(func=cmd_dbt)
 
     superset = sub.add_parser("superset", help="start or stop Superset with the dashboards; add users")
     superset_sub = superset.add_subparsers(dest="action", required=True)

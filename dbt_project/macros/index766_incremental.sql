@@ -1,10 +1,12 @@
-{#- The service index's tables are incremental by month (delete+insert on period_start): a night recomputes
-    whole months from the first month a change touches and keeps the earlier ones as built. Each table has
-    built_at (when the row was computed); these macros find, before the build, that first month as a date
-    literal ('-infinity' on a full build or when nothing is built yet: every month).
+{#- The service index's tables are incremental by month (delete+insert on period_start, configured in
+    dbt_project.yml): a night recomputes whole months from the first month a change touches and keeps the
+    earlier ones as built. Each table has built_at (when the row was computed); these macros find, before
+    the build, that first month as a date literal ('-infinity' on a full build or when nothing is built yet:
+    every month).
 
-    A model's relation by name, without ref(): the macros read tables the model already depends on through
-    its refs, and a ref() called only at execution would not be in the DAG. -#}
+    A model's relation by name, without ref() (a ref() called only at execution is not in the DAG): the
+    macros read the tables the service index is built from, as last built; reading one a model does not
+    use can only widen the months it rebuilds. -#}
 {% macro model_relation(name) -%}
     {% set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
         | selectattr('name', 'equalto', name) | first %}

@@ -175,6 +175,18 @@ def test_build_succeeds_and_is_audited(built):
     assert rows[0]["nodes"] == len(nodes)
 
 
+def test_chiso_dbt_runs_dbt_on_the_warehouse_and_records_it(built, capsys):
+    from ingestion import cli
+
+    assert cli.main(["dbt", "ls", "--select", "mart_unit_index_766", "--quiet"]) == 0
+    assert "mart_unit_index_766" in capsys.readouterr().out
+    rows = _fetch("select status from audit.dbt_runs where pipeline_run = 'chiso dbt'"
+                  " and command = 'dbt ls --select mart_unit_index_766 --quiet'")
+    assert [r["status"] for r in rows] == ["success"]
+    assert cli.main(["dbt", "run", "--select", "no_such_model", "--no-such-flag"]) != 0
+    assert "chiso: " in capsys.readouterr().err
+
+
 def test_province_ranking_by_hand(built):
     rows = {(r["period_label"], r["department_code"]): r for r in _fetch(
         "select * from marts.mart_province_ranking where period_type = 'month'"

@@ -397,9 +397,9 @@ def test_wide_form_by_hand(nights):
     assert november["score_change"] == november["total_score"] - Decimal("55.85")
 
 
-INDEX_TABLES = ["int_index766__dossier_daily", "int_index766__procedure_daily", "int_index766__petition_daily",
-                "int_index766__unit_day_counts", "int_index766__unit_metrics", "mart_unit_index_766_metrics",
-                "mart_unit_index_766"]
+INDEX_TABLES = ["int_index766__dossier_daily", "int_index766__procedure_daily",
+                "int_index766__petition_daily", "int_index766__unit_day_counts", "int_index766__unit_metrics",
+                "mart_unit_index_766_metrics", "mart_unit_index_766"]
 
 
 def _index_tables() -> dict[str, list[tuple]]:

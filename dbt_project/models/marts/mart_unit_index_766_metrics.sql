@@ -1,12 +1,3 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='period_start',
-        incremental_strategy='delete+insert',
-        on_schema_change='fail'
-    )
-}}
-
 -- The service index per unit, month, as-of day and sub-indicator (long form), points rounded to two decimals.
 -- Incremental by month: the months int_index766__unit_metrics rebuilt since this table's last build.
 {% set first_month = index766_first_rebuilt_month(['int_index766__unit_metrics']) %}
