@@ -1,3 +1,5 @@
+{{ config(indexes=[{'columns': ['period_label']}]) }}  -- the dashboards read one month (the newest by default)
+
 -- Where each unit loses points: one row per unit, month and scored sub-indicator, the biggest loss first,
 -- as of the month's last day (the final figure) or, for the month still running, the newest as-of day.
 with

@@ -1,3 +1,5 @@
+{{ config(indexes=[{'columns': ['period_start']}]) }}  -- the dashboards read one month (the newest by default)
+
 -- The service index per unit, month and as-of day (wide form): six group scores, total, rank among units of
 -- the same type, and the change against the previous month's final score.
 -- Incremental by month: the months int_index766__unit_metrics rebuilt since this table's last build (read
