@@ -2,16 +2,8 @@
     dbt_project.yml): a night recomputes whole months from the first month a change touches and keeps the
     earlier ones as built. Each table has built_at (when the row was computed); these macros find, before
     the build, that first month as a date literal ('-infinity' on a full build or when nothing is built yet:
-    every month).
-
-    A model's relation by name, without ref() (a ref() called only at execution is not in the DAG): the
-    macros read the tables the service index is built from, as last built; reading one a model does not
-    use can only widen the months it rebuilds. -#}
-{% macro model_relation(name) -%}
-    {% set node = graph.nodes.values() | selectattr('resource_type', 'equalto', 'model')
-        | selectattr('name', 'equalto', name) | first %}
-    {{ return(adapter.get_relation(database=node.database, schema=node.schema, identifier=node.alias)) }}
-{%- endmacro %}
+    every month). They read the tables the service index is built from, as last built, by name
+    (model_relation): reading one a model does not use can only widen the months it rebuilds. -#}
 
 {#- The query's one value as a date literal; when it is null, `if_null`. -#}
 {% macro _first_month(query, if_null) -%}

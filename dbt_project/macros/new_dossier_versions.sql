@@ -3,8 +3,7 @@
     fct_dossier reads only those, and the data tests of the views over raw history check only those. -#}
 {% macro fct_dossier_cutoff() -%}
     {% if not execute %}{{ return(none) }}{% endif %}
-    {% set fact = graph.nodes.values() | selectattr('name', 'equalto', 'fct_dossier') | first %}
-    {% set relation = adapter.get_relation(database=fact.database, schema=fact.schema, identifier=fact.alias) %}
+    {% set relation = model_relation('fct_dossier') %}
     {% if relation is none %}{{ return(none) }}{% endif %}
     {% set query %}
         select (max(loaded_at) - interval '{{ var("fct_dossier_lookback") }}')::text from {{ relation }}
