@@ -200,7 +200,52 @@ def _pair(unit: Unit, period: Period, key: str, level: float, scale: float,
     return round(_ratio(unit, period, key, level) * den), den
 
 
-def _group_ckmb(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _points(num: int, den: int, mx: float, full_at: float = 1.0) -> float | None:
+    """min(max, max x ratio / full_at); a zero denominator is not applicable."""
+    return min(mx, mx * num / den / full_at) if den else None
+
+
+# The wire form of the groups whose figures are counts (TDGQ, CLGQ, TTTT): the same for synthetic units and
+# for the units derived from the sandbox province's dossiers.
+Group = tuple[list[dict[str, Any]], dict[str, Any]]
+
+
+def _tdgq(received: int, on_time: int, completed: int, avg_days: float) -> Group:
+    fields = {"totalReceived": received, "totalOnTime": on_time, "totalOverdue": received - on_time,
+              "totalCompleted": completed, "avgProcessingDays": avg_days}
+    return [_metric("totalOnTime/totalReceived", "Tỷ lệ hồ sơ xử lý trước hạn, đúng hạn", on_time, received,
+                    20, _points(on_time, received, 20))], fields
+
+
+def _clgq(authority: int, online: int, full: int, used: int, total: int, channel_online: int,
+          postal: int) -> Group:
+    fields = {"authorityCount": authority, "partialCount": online - full, "fullCount": full,
+              "onlineDossierCount": used, "onlineServiceTotal": online,
+              "channelOnlineSum": channel_online, "channelDirectSum": total - channel_online - postal,
+              "channelPostalSum": postal, "channelTotalSum": total}
+    return [
+        _metric("A", "Tỷ lệ TTHC cung cấp DVCTT (một phần + toàn trình)", online, authority, 2,
+                _points(online, authority, 2, 0.8)),
+        _metric("B", "Tỷ lệ DVCTT có phát sinh hồ sơ trực tuyến", used, online, 4, _points(used, online, 4)),
+        _metric("C", "Tỷ lệ hồ sơ nộp trực tuyến", channel_online, total, 6,
+                _points(channel_online, total, 6, 0.5)),
+    ], fields
+
+
+def _tttt(paid: int, obliged: int, fees: int, with_payment: int, integrated: int) -> Group:
+    fields = {"totalDossierOnlinePaymentSuccess": paid, "totalDossierFinancialObligation": obliged,
+              "totalDossierOnlineFormalityPaymentSuccess": with_payment,
+              "totalFeeDossierFormality": integrated, "totalFeeFormality": fees}
+    return [
+        _metric("A", "Tỷ lệ hồ sơ thanh toán trực tuyến", paid, obliged, 6, _points(paid, obliged, 6)),
+        _metric("B", "Tỷ lệ TTHC có giao dịch thanh toán trực tuyến", with_payment, fees, 2,
+                _points(with_payment, fees, 2, 0.8)),
+        _metric("C", "Tỷ lệ TTHC có nghĩa vụ tài chính được tích hợp thanh toán trên Cổng DVCQG", integrated,
+                fees, 2, _points(integrated, fees, 2, 0.8)),
+    ], fields
+
+
+def _group_ckmb(u: Unit, p: Period) -> Group:
     commune = u.type == "COMMUNE_PEOPLE_COMMITTEE"
     out = []
     for code, name, mx, level, scale, empty in (
@@ -215,16 +260,13 @@ def _group_ckmb(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any
     return out, {}
 
 
-def _group_tdgq(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _group_tdgq(u: Unit, p: Period) -> Group:
     on_time, received = _pair(u, p, "TDGQ", 0.86, 1.0)
     completed = min(received, round(received * (0.8 + 0.15 * _h(u.code, p, "completed"))))
-    fields = {"totalReceived": received, "totalOnTime": on_time, "totalOverdue": received - on_time,
-              "totalCompleted": completed, "avgProcessingDays": round(2 + 12 * _h(u.code, p, "days"), 2)}
-    return [_metric("totalOnTime/totalReceived", "Tỷ lệ hồ sơ xử lý trước hạn, đúng hạn", on_time, received,
-                    20, 20 * on_time / received)], fields
+    return _tdgq(received, on_time, completed, round(2 + 12 * _h(u.code, p, "days"), 2))
 
 
-def _group_clgq(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _group_clgq(u: Unit, p: Period) -> Group:
     authority = 40 + round(160 * _h(u.code, "authority"))
     online = round(authority * _ratio(u, p, "CLGQ_A", 0.85))
     full = round(online * (0.3 + 0.3 * _h(u.code, "full")))
@@ -232,36 +274,15 @@ def _group_clgq(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any
     total = max(1, _count(u, p, "CLGQ_C"))
     channel_online = round(total * _ratio(u, p, "CLGQ_C", 0.25))
     postal = round((total - channel_online) * 0.03)
-    a, b, c = online / authority, with_dossiers / online if online else 0, channel_online / total
-    fields = {"authorityCount": authority, "partialCount": online - full, "fullCount": full,
-              "onlineDossierCount": with_dossiers, "onlineServiceTotal": online,
-              "channelOnlineSum": channel_online, "channelDirectSum": total - channel_online - postal,
-              "channelPostalSum": postal, "channelTotalSum": total}
-    return [
-        _metric("A", "Tỷ lệ TTHC cung cấp DVCTT (một phần + toàn trình)", online, authority, 2,
-                min(2, 2 * a / 0.8)),
-        _metric("B", "Tỷ lệ DVCTT có phát sinh hồ sơ trực tuyến", with_dossiers, online, 4,
-                4 * b if online else None),
-        _metric("C", "Tỷ lệ hồ sơ nộp trực tuyến", channel_online, total, 6, min(6, 6 * c / 0.5)),
-    ], fields
+    return _clgq(authority, online, full, with_dossiers, total, channel_online, postal)
 
 
-def _group_tttt(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _group_tttt(u: Unit, p: Period) -> Group:
     paid, obliged = _pair(u, p, "TTTT_A", 0.55, 0.4)
     fee_formality = 10 + round(60 * _h(u.code, "fees"))
     with_payment = round(fee_formality * _ratio(u, p, "TTTT_B", 0.6))
     integrated = round(fee_formality * _ratio(u, p, "TTTT_C", 0.7))
-    fields = {"totalDossierOnlinePaymentSuccess": paid, "totalDossierFinancialObligation": obliged,
-              "totalDossierOnlineFormalityPaymentSuccess": with_payment,
-              "totalFeeDossierFormality": integrated,
-              "totalFeeFormality": fee_formality}
-    return [
-        _metric("A", "Tỷ lệ hồ sơ thanh toán trực tuyến", paid, obliged, 6, 6 * paid / obliged),
-        _metric("B", "Tỷ lệ TTHC có giao dịch thanh toán trực tuyến", with_payment, fee_formality, 2,
-                min(2, 2.5 * with_payment / fee_formality)),
-        _metric("C", "Tỷ lệ TTHC có nghĩa vụ tài chính được tích hợp thanh toán trên Cổng DVCQG", integrated,
-                fee_formality, 2, min(2, 2.5 * integrated / fee_formality)),
-    ], fields
+    return _tttt(paid, obliged, fee_formality, with_payment, integrated)
 
 
 _MDSH = (  # code, name, max, typical ratio, points at full ratio (1.0 = 100%, 0.8 = full at 80%)
@@ -277,7 +298,7 @@ _MDSH = (  # code, name, max, typical ratio, points at full ratio (1.0 = 100%, 0
 )
 
 
-def _group_mdsh(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _group_mdsh(u: Unit, p: Period) -> Group:
     out = []
     for code, name, mx, level, full_at in _MDSH:
         num, den = _pair(u, p, code, level, 0.02 if code.endswith("FORMALITY") else 0.8)
@@ -285,7 +306,7 @@ def _group_mdsh(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any
     return out, {}
 
 
-def _group_mdhl(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _group_mdhl(u: Unit, p: Period) -> Group:
     ok, petitions = _pair(u, p, "PAKN", 0.6, 0.004, empty_chance=0.3)
     satisfied, answered = (round(petitions * _ratio(u, p, "PAKN_SAT", 0.5)), petitions)
     good, rated = _pair(u, p, "DOSSIER_SAT", 0.82, 0.5)
@@ -306,58 +327,25 @@ def _group_mdhl(u: Unit, p: Period) -> tuple[list[dict[str, Any]], dict[str, Any
 # --- groups derived from the sandbox province's dossiers (official.py counts them) -------------------
 
 
-def _points(num: int, den: int, mx: float, full_at: float = 1.0) -> float | None:
-    """min(max, max x ratio / full_at); a zero denominator is not applicable."""
-    return min(mx, mx * num / den / full_at) if den else None
-
-
-def _derived_tdgq(m: UnitMonth, _: tuple[dict[str, Any], ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _derived_tdgq(m: UnitMonth, _: tuple[dict[str, Any], ...]) -> Group:
     c = m.counts
-    on_time, received = c["received"] - c["overdue"], c["received"]
-    fields = {"totalReceived": received, "totalOnTime": on_time, "totalOverdue": c["overdue"],
-              "totalCompleted": m.completed,
-              "avgProcessingDays": round(m.processing_days / m.completed, 2) if m.completed else 0.0}
-    return [_metric("totalOnTime/totalReceived", "Tỷ lệ hồ sơ xử lý trước hạn, đúng hạn", on_time, received,
-                    20, _points(on_time, received, 20))], fields
+    return _tdgq(c["received"], c["received"] - c["overdue"], m.completed,
+                 round(m.processing_days / m.completed, 2) if m.completed else 0.0)
 
 
-def _derived_clgq(m: UnitMonth, _: tuple[dict[str, Any], ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _derived_clgq(m: UnitMonth, _: tuple[dict[str, Any], ...]) -> Group:
     c = m.counts
-    authority, online, used = c["authority"], c["online_procedures"], c["online_services_used"]
-    total, channel_online = c["received"], c["received_online"]
-    full, postal = c["full_online_procedures"], c["received_postal"]
-    fields = {"authorityCount": authority, "partialCount": online - full, "fullCount": full,
-              "onlineDossierCount": used, "onlineServiceTotal": online,
-              "channelOnlineSum": channel_online, "channelDirectSum": total - channel_online - postal,
-              "channelPostalSum": postal, "channelTotalSum": total}
-    return [
-        _metric("A", "Tỷ lệ TTHC cung cấp DVCTT (một phần + toàn trình)", online, authority, 2,
-                _points(online, authority, 2, 0.8)),
-        _metric("B", "Tỷ lệ DVCTT có phát sinh hồ sơ trực tuyến", used, online, 4, _points(used, online, 4)),
-        _metric("C", "Tỷ lệ hồ sơ nộp trực tuyến", channel_online, total, 6,
-                _points(channel_online, total, 6, 0.5)),
-    ], fields
+    return _clgq(c["authority"], c["online_procedures"], c["full_online_procedures"],
+                 c["online_services_used"], c["received"], c["received_online"], c["received_postal"])
 
 
-def _derived_tttt(m: UnitMonth, _: tuple[dict[str, Any], ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _derived_tttt(m: UnitMonth, _: tuple[dict[str, Any], ...]) -> Group:
     c = m.counts
-    paid, obliged = c["received_fee_paid_online"], c["received_with_fee"]
-    fees, with_payment, integrated = (c["fee_procedures"], c["fee_procedures_paid_online"],
-                                      c["fee_procedures_with_fee_data"])
-    fields = {"totalDossierOnlinePaymentSuccess": paid, "totalDossierFinancialObligation": obliged,
-              "totalDossierOnlineFormalityPaymentSuccess": with_payment,
-              "totalFeeDossierFormality": integrated, "totalFeeFormality": fees}
-    return [
-        _metric("A", "Tỷ lệ hồ sơ thanh toán trực tuyến", paid, obliged, 6, _points(paid, obliged, 6)),
-        _metric("B", "Tỷ lệ TTHC có giao dịch thanh toán trực tuyến", with_payment, fees, 2,
-                _points(with_payment, fees, 2, 0.8)),
-        _metric("C", "Tỷ lệ TTHC có nghĩa vụ tài chính được tích hợp thanh toán trên Cổng DVCQG", integrated,
-                fees, 2, _points(integrated, fees, 2, 0.8)),
-    ], fields
+    return _tttt(c["received_fee_paid_online"], c["received_with_fee"], c["fee_procedures"],
+                 c["fee_procedures_paid_online"], c["fee_procedures_with_fee_data"])
 
 
-def _derived_mdsh(m: UnitMonth, synthetic: tuple[dict[str, Any], ...]
-                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def _derived_mdsh(m: UnitMonth, synthetic: tuple[dict[str, Any], ...]) -> Group:
     """Six metrics from the dossiers; the e-certified-copy one (no dossier shows it) stays synthetic."""
     c = m.counts
     pairs = {  # code -> (numerator, denominator, points at full ratio)
