@@ -8,6 +8,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+from ingestion import clock
 from ingestion.config import settings
 
 
@@ -37,11 +38,11 @@ SOURCES = ("dvcqg", "dossiers", "feedback", "centres")
 def _sandbox_cmd(source: str, port: int) -> list[str]:
     # S1-S4 serve one sandbox province (same seed, scale and first day: S1 scores the province's units
     # from the dossiers S2 serves), so every server gets the same first day, even across midnight.
-    from datetime import date, timedelta
+    from datetime import timedelta
 
     from ingestion.sandbox.province import DEFAULT_HISTORY_DAYS
 
-    start = ["--start", (date.today() - timedelta(days=DEFAULT_HISTORY_DAYS)).isoformat()]
+    start = ["--start", (clock.today() - timedelta(days=DEFAULT_HISTORY_DAYS)).isoformat()]
     if source == "dvcqg":
         return [sys.executable, "-m", "ingestion.sandbox.dvcqg", "--host", settings().sandbox_host,
                 "--port", str(port), *start]
@@ -193,7 +194,7 @@ def cmd_demo(args: argparse.Namespace) -> None:
     cmd_up(argparse.Namespace(no_sandbox=False))
     with pg.connect("loader") as conn:  # a demo that ran before only needs what changed since
         loaded_before = conn.execute("select count(*) from audit.publications").fetchone()[0] > 0
-    end = date.today()
+    end = clock.today()
     windows = {  # None, None: each DAG's own nightly window (watermarks; previous and current month)
         "provincial": (None, None) if loaded_before else (end - timedelta(days=90), end),
         "national": (None, None) if loaded_before else (end.replace(day=1, year=end.year - 1), end),

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import date
 
+from ingestion import clock
 from ingestion.config import PROJECT_ROOT, settings
 
 # The DAGs `chiso pipeline run` runs, in the order a night runs them.
@@ -72,7 +73,7 @@ def run_dag(dag_id: str, start: date | None, end: date | None, logical_date: dat
     ensure_metadata(env)
     compile_manifest()
     conf = {"start": start.isoformat() if start else None, "end": end.isoformat() if end else None}
-    day = (logical_date or end or date.today()).isoformat()
+    day = (logical_date or end or clock.today()).isoformat()
     log = settings().log_dir / f"{dag_id}-{day}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     result = _airflow(["dags", "test", dag_id, day, "-c", json.dumps(conf)], env, check=False)

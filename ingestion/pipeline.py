@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+from ingestion.clock import LOCAL_TZ
+
 NATIONAL_INDEX_ASSET = "chiso://marts/national_index"
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
 
-from ingestion import pg
+from ingestion import clock, pg
 from ingestion.config import PROJECT_ROOT, settings
 
 log = logging.getLogger(__name__)
@@ -732,7 +732,7 @@ def _validate(layer: str, schema: str, tables: list[str], run_name: str, build_d
         actions=[UpdateDataDocsAction(name="data_docs")] if build_docs else [],
         result_format={"result_format": "COMPLETE", "partial_unexpected_count": SAMPLE}), "checkpoints")
     run = checkpoint.run(run_id=RunIdentifier(run_name=run_name))
-    done = datetime.now(UTC)
+    done = clock.event_time()
     table_of = {s.name: s.table for s in suites(layer)}
     outcomes = []
     for v in run.run_results.values():
@@ -769,7 +769,7 @@ def run_gate(layer: str, pipeline_run: str | None = None, build_docs: bool = Tru
     `schema` overrides the schema validated (default: raw, or settings().mart_schema for the marts).
     A table that does not exist fails its suite (the error names it) without running GX on it.
     """
-    t0, started = time.monotonic(), datetime.now(UTC)
+    t0, started = time.monotonic(), clock.event_time()
     layer_suites = suites(layer, sources)
     schema = schema or _default_schema(layer)
     pipeline_run = pipeline_run or f"gate-{layer}-{started:%Y%m%dT%H%M%S}"
@@ -790,7 +790,7 @@ def run_gate(layer: str, pipeline_run: str | None = None, build_docs: bool = Tru
             for s in layer_suites:
                 if s.table not in missing:
                     outcomes[s.name] = SuiteOutcome(s.name, f"{schema}.{s.table}", False, 0, 0, started,
-                                                    datetime.now(UTC), error=error)
+                                                    clock.event_time(), error=error)
     ordered = [outcomes[s.name] for s in layer_suites]
     result = GateResult(layer, pipeline_run, all(o.success for o in ordered), ordered,
                         round(time.monotonic() - t0, 2), str(DOCS_INDEX) if build_docs and present else None)

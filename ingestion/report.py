@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
+from ingestion import clock
+from ingestion.clock import LOCAL_TZ
 from ingestion.config import settings
 
-LOCAL_TZ = ZoneInfo("Asia/Ho_Chi_Minh")
 INDEX_MART = "marts.mart_unit_index_766"
 METRICS_MART = "marts.mart_unit_index_766_metrics"
 # The six groups in the order of the index (and of the mart's columns); names and maxima come from seeds.
@@ -357,7 +357,7 @@ def write_reports(month: date, unit_code: str | None = None, out_dir: Path | Non
     with pg.connect("transform") as conn:
         reports = load(conn, month, unit_code)
     out_dir = Path(out_dir) if out_dir else default_dir(month)
-    generated_at = generated_at or datetime.now(LOCAL_TZ)
+    generated_at = generated_at or clock.now()
     paths = []
     for report in reports:
         path = out_dir / file_name(report.unit_code)

@@ -6,11 +6,11 @@ import json
 import os
 import uuid
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ingestion import pg
+from ingestion import clock, pg
 from ingestion.config import PROJECT_ROOT, settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -100,9 +100,9 @@ def run_dbt(args: list[str], pipeline_run: str | None = None, record: bool = Tru
     Returns dbt's dbtRunnerResult (success, result, exception).
     """
     before = _current_invocation_id()
-    started = datetime.now(UTC)
+    started = clock.event_time()
     result = _invoke(list(args))
-    finished = datetime.now(UTC)
+    finished = clock.event_time()
     invocation_id = _current_invocation_id()
     if invocation_id is None or invocation_id == before:  # dbt stopped before starting an invocation
         invocation_id = str(uuid.uuid4())

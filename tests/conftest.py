@@ -17,6 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 os.environ.setdefault("CHISO_HOME_DIR", str(ROOT / ".chiso" / "test"))
 os.environ.setdefault("CHISO_SUPERSET_PORT", "18088")
 os.environ.setdefault("CHISO_SANDBOX_DVCQG_PORT", "18701")
+# The project's clock (ingestion/clock.py) stands still for the tests: nothing depends on the day they run.
+# Any other moment works too (`CHISO_TODAY=2027-12-06 make test`).
+os.environ.setdefault("CHISO_TODAY", "2026-12-06T06:00:00+07:00")
 
 from pipeline_fixtures import (  # noqa: E402, F401
     PROVINCE_SCALE,

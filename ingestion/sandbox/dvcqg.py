@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from ingestion import reference
+from ingestion import clock, reference
 from ingestion.sandbox import Faults, SandboxHandler, SandboxServer, running
 
 if TYPE_CHECKING:
@@ -562,8 +562,10 @@ def group_detail(endpoint: str, root: Unit, period: Period, body: dict[str, Any]
 def answer(path: str, body: Any, today: date | None = None,
            official: OfficialScores | None = None) -> dict[str, Any]:
     """The envelope for one API call (pure: the server and tests share it). `official` derives the home
-    province's units' scores from the sandbox province's dossiers (see official.py)."""
-    today = today or date.today()
+    province's units' scores from the sandbox province's dossiers (see official.py). Nothing is published
+    after `today`: by default the day of `official`'s clock, else the project's (ingestion.clock)."""
+    if today is None:
+        today = official.today() if official else clock.today()
     try:
         if not isinstance(body, dict):
             raise BadRequest("the body must be a JSON object")

@@ -133,7 +133,7 @@ class OfficialScores:
         if as_of:
             self.clock = pv.to_ts(as_of) if isinstance(as_of, datetime) else pv.parse_time(as_of)
         if start is None:  # as the S2 sandbox counts it: the history ends at the clock's day
-            start = date.fromordinal(self.now() // pv.DAY) - timedelta(days=history_days)
+            start = self.today() - timedelta(days=history_days)
         self.province = pv.Province(seed, dossiers_per_day, history_days, start)
         self.unsynced = unsynced_units(seed)
         self._weights = self._unsynced_weights()
@@ -149,6 +149,9 @@ class OfficialScores:
     def now(self) -> int:
         return self.clock if self.clock is not None else pv.now_ts() // 60 * 60
 
+    def today(self) -> date:
+        return date.fromordinal(self.now() // pv.DAY)
+
     def describe(self) -> dict[str, Any]:
         return {"seed": self.province.seed, "dossiers_per_day": self.province.dossiers_per_day,
                 "start": self.province.start.isoformat(), "as_of": pv.fmt_iso(self.now()),
@@ -158,7 +161,7 @@ class OfficialScores:
     def covers(self, year: int, month: int) -> bool:
         """Months from the province's first month to the clock's month are derived from dossiers."""
         first = self.province.start.replace(day=1)
-        last = date.fromordinal(self.now() // pv.DAY).replace(day=1)
+        last = self.today().replace(day=1)
         return first <= date(year, month, 1) <= last
 
     def _unsynced_weights(self) -> tuple[np.ndarray, np.ndarray]:

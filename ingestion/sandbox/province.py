@@ -42,17 +42,17 @@ import hashlib
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from functools import cache
 from typing import Any
 
 import numpy as np
 
-from ingestion import reference
+from ingestion import clock, reference
 from ingestion.sandbox import dvcqg
 
 HOME = "H15"
-TZ = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no DST
+TZ = clock.LOCAL_TZ
 DAY = 86400
 MAX_LIFE = 100  # days from receipt to a dossier's last event (events later than that are dropped)
 MERGER = date(2025, 7, 1)
@@ -185,7 +185,7 @@ def parse_time(text: str) -> int:
 
 
 def now_ts() -> int:
-    return to_ts(datetime.now(TZ))
+    return to_ts(clock.now())
 
 
 # --- hashing -----------------------------------------------------------------------------------------
@@ -518,7 +518,7 @@ class Province:
     def __init__(self, seed: int = 766, dossiers_per_day: float = 2500, history_days: int = 90,
                  start: date | None = None) -> None:
         self.seed, self.dossiers_per_day = seed, float(dossiers_per_day)
-        self.start = start or (date.today() - timedelta(days=history_days))
+        self.start = start or (clock.today() - timedelta(days=history_days))
         self.units = units(seed)
         self.procedures = procedures(seed)
         self._picker = _ProcedurePicker(seed)

@@ -18,10 +18,10 @@ an unknown or expired token gets 401. Lists answer `{"content", "number", "size"
   MaTrungTam; a snapshot is published an hour after its ThoiDiem; an offline centre has none).
 Bad parameters get 400 `{"status": 400, "error": "Bad Request", "message": ...}`.
 
-The clock: data are shown "as of" the server's clock, by default the real time (rounded down to the
-minute, so paging a window within a minute sees one state); `POST /_sandbox/clock` with
-`{"as_of": "2026-11-20T08:00:00+07:00"}` fixes it, `{"advance": seconds}` moves a fixed clock on,
-`{"as_of": null}` goes back to real time; `GET /_sandbox/clock` tells it.
+The clock: data are shown "as of" the server's clock, by default the project's (ingestion.clock: the real
+time unless CHISO_TODAY fixes it), rounded down to the minute, so paging a window within a minute sees one
+state; `POST /_sandbox/clock` with `{"as_of": "2026-11-20T08:00:00+07:00"}` fixes it, `{"advance": seconds}`
+moves a fixed clock on, `{"as_of": null}` goes back to the project's clock; `GET /_sandbox/clock` tells it.
 
 Faults (`POST /_sandbox/faults`, a list; see ingestion/sandbox/__init__.py for the shared ones: status
 429/403/5xx with retry_after, delay, truncate, close, and "path"/"skip" to aim them) apply to every
@@ -68,6 +68,7 @@ from urllib.parse import parse_qs, urlsplit
 import numpy as np
 import orjson
 
+from ingestion import clock
 from ingestion.sandbox import Faults, SandboxHandler, SandboxServer, running
 from ingestion.sandbox import province as pv
 
@@ -502,12 +503,13 @@ def make_server(
         env_id, env_secret = credential(source)
         client_id = client_id if client_id is not None else env_id
         secret = secret if secret is not None else env_secret
-    clock = (pv.to_ts(as_of) if isinstance(as_of, datetime) else pv.parse_time(as_of)) if as_of else None
-    if start is None:  # the history ends at the clock (a fixed one, or today)
-        start = (date.fromordinal(clock // pv.DAY) if clock else date.today()) - timedelta(days=history_days)
+    fixed_at = (pv.to_ts(as_of) if isinstance(as_of, datetime) else pv.parse_time(as_of)) if as_of else None
+    if start is None:  # the history ends at the clock (a fixed one, or the project's today)
+        last = date.fromordinal(fixed_at // pv.DAY) if fixed_at else clock.today()
+        start = last - timedelta(days=history_days)
     province = pv.Province(seed, dossiers_per_day, history_days, start)
     state = State(source, province, client_id=client_id, secret=secret, token_lifetime=token_lifetime,
-                  as_of=clock)
+                  as_of=fixed_at)
     return ProvincialServer((host, port), state, Faults(rate=fault_rate), verbose)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import logging
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,6 +18,7 @@ import orjson
 from psycopg import sql
 
 from ingestion import reference
+from ingestion.clock import LOCAL_TZ
 from ingestion.config import settings
 from ingestion.http import HttpClient, Page, Response, SourceError, paginate
 from ingestion.load import RunResult, SourcePage, Target, run_load
@@ -26,7 +27,6 @@ log = logging.getLogger(__name__)
 
 SOURCE = "dvcqg"
 API = "/api/v1/reporting/"
-LOCAL_TZ = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no DST
 GROUPS = ("CKMB", "TDGQ", "CLGQ", "TTTT", "MDHL", "MDSH")
 # endpoint -> group it details (contract S1); handling-satisfaction takes fromDate/toDate, not a period
 GROUP_ENDPOINTS = {"transparency": "CKMB", "dvc-progress-tree": "TDGQ", "provide-online-tree": "CLGQ",

@@ -18,19 +18,19 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from ingestion import pg
+from ingestion import clock, pg
+from ingestion.clock import LOCAL_TZ
 from ingestion.http import HttpClient, Response, SourceError
 from ingestion.load import RunResult, SourcePage, Target, run_load
 
 log = logging.getLogger(__name__)
 
-LOCAL_TZ = timezone(timedelta(hours=7))  # Asia/Ho_Chi_Minh, no DST
 TOKEN_PATH = "/auth/realms/digo/protocol/openid-connect/token"
 OVERLAP = timedelta(hours=2)  # incremental windows re-read this much before the watermark (late changes)
 FIRST_LOOKBACK = timedelta(days=30)  # an entity with no watermark yet starts this far back
@@ -256,7 +256,7 @@ def as_moment(value: date | datetime, *, end: bool = False) -> datetime:
 
 
 def now() -> datetime:
-    return datetime.now(LOCAL_TZ).replace(microsecond=0)
+    return clock.now().replace(microsecond=0)
 
 
 def watermark(source: str, entity: str) -> datetime | None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 import pytest
+from pipeline_fixtures import PROVINCE_AS_OF
 
 from ingestion import landing, pg
 from ingestion.http import SourceError
@@ -14,11 +15,10 @@ DAKLAK = "019d2be3-6a85-74ec-a33c-a7c04919ba00"
 
 
 def _window() -> tuple[date, date]:
-    """Two whole months that ended before today (the sandbox publishes nothing for the future)."""
-    today = date.today()
-    first = dvcqg.months(date(today.year - 1, today.month, 1), today)[-4]
-    second = dvcqg.months(first, today)[1]
-    return first, dvcqg._month_end(second)
+    """The two whole months before the sandbox's clock (it publishes nothing after it), whatever the date."""
+    clock_day = datetime.fromisoformat(PROVINCE_AS_OF).date()
+    first = dvcqg.months(date(clock_day.year - 1, clock_day.month, 1), clock_day)[-3]
+    return first, dvcqg._month_end(dvcqg.months(first, clock_day)[1])
 
 
 def _snapshot(start: date, end: date) -> list[tuple]:
@@ -62,7 +62,9 @@ def test_extract_two_months(extracted, landing_dir) -> None:
             " group by 1 order by 1", (start, end)).fetchall()
         units = conn.execute(
             "select period_start, count(*), count(distinct department_code),"
-            " bool_and(ckmb + tdgq + clgq + tttt + mdhl + mdsh = total_score)"
+            # a group that does not apply to a unit is null (the contract) and adds nothing to its total
+            " bool_and(coalesce(ckmb, 0) + coalesce(tdgq, 0) + coalesce(clgq, 0) + coalesce(tttt, 0)"
+            "          + coalesce(mdhl, 0) + coalesce(mdsh, 0) = total_score)"
             " from raw.dvcqg_service_results where scope = %s and period_start between %s and %s"
             " group by 1 order by 1", (DAKLAK, start, end)).fetchall()
         groups = conn.execute(

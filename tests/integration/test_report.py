@@ -4,6 +4,7 @@ error cases; one file per unit, rewritten in place; and the warehouse DAG's own 
 
 from __future__ import annotations
 
+import time
 import zipfile
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -13,17 +14,18 @@ import pytest
 from openpyxl import load_workbook
 from pipeline_fixtures import LOGICAL_DATE
 
-from ingestion import pg, report
+from ingestion import clock, pg, report
 from ingestion.cli import main
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 
 def _local_now() -> datetime:
-    return datetime.now(report.LOCAL_TZ).replace(tzinfo=None)
+    """The project's clock (tests fix it: CHISO_TODAY), as the workbook's naive local time."""
+    return clock.now().replace(tzinfo=None)
 
 
-SESSION_START = _local_now()
+SESSION_START = time.time()  # wall time, only to tell this session's files from older ones
 
 
 def _fetch(query: str, params: tuple = ()) -> list[dict]:
@@ -110,7 +112,7 @@ def test_month_to_date_report_matches_the_marts(month, tmp_path):
         finally:
             conn.rollback()
     path = tmp_path / report.file_name(unit["unit_code"])
-    report.save_atomically(report.build_workbook(unit_report, datetime.now(report.LOCAL_TZ)), path)
+    report.save_atomically(report.build_workbook(unit_report, clock.now()), path)
     _check_workbook(path, unit, month, as_of, before)
 
 
@@ -266,4 +268,5 @@ def test_the_warehouse_dag_wrote_every_unit_report_of_the_run_month(warehouse_pi
     assert files == sorted(report.file_name(u["unit_code"]) for u in _units(run_month))
     cells = _labelled(load_workbook(folder / files[0])[report.SUMMARY_SHEET])
     assert cells["Số liệu tính đến ngày"].value.date() == _newest_as_of(run_month)
-    assert cells["Thời điểm lập báo cáo"].value >= SESSION_START  # written by this session's run
+    assert (folder / files[0]).stat().st_mtime >= SESSION_START  # written by this session's run
+    assert cells["Thời điểm lập báo cáo"].value == _local_now()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from ingestion import clock
 from ingestion.sandbox import dvcqg as sb
 
-TODAY = date.today()
+TODAY = clock.today()
 
 
 def _recent_months(n: int = 13) -> list[sb.Period]:
