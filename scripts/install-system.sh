@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # System packages chiso needs: PostgreSQL server binaries (for the private warehouse when no
 # CHISO_WAREHOUSE_URL is set), Redis (the Celery broker when CHISO_AIRFLOW_EXECUTOR=celery), Debian's
-# Chromium (browser tests; Playwright cannot download browsers here) and fonts with Vietnamese glyphs. Installs only what is missing; needs root for apt.
+# Chromium (browser tests; Playwright cannot download browsers here) and fonts with Vietnamese glyphs.
+# Installs only what is missing; needs root for apt.
 set -euo pipefail
 missing=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || command -v initdb >/dev/null || missing+=(postgresql)
