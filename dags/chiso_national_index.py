@@ -13,6 +13,7 @@ from datetime import timedelta
 import pendulum
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 
+from ingestion.config import settings
 from ingestion.dbt_cosmos import dbt_task_group
 
 NATIONAL_INDEX = Asset("chiso://marts/national_index")
@@ -47,7 +48,7 @@ with DAG(
     doc_md=__doc__,
 ) as dag:
 
-    @task
+    @task(queue=settings().extract_queue)
     def extract_load() -> dict:
         from ingestion.pipeline import extract_national
 

@@ -16,6 +16,8 @@ import pendulum
 from airflow.sdk import DAG, Asset, Param, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from ingestion.config import settings
+
 SOURCES = ("dossiers", "feedback", "centres")
 RAW_ASSETS = {source: Asset(f"chiso://raw/{source}") for source in SOURCES}
 
@@ -52,7 +54,7 @@ with DAG(
 ) as dag:
 
     def extract_task(source: str):
-        @task(task_id=f"extract_{source}", outlets=[RAW_ASSETS[source]])
+        @task(task_id=f"extract_{source}", outlets=[RAW_ASSETS[source]], queue=settings().extract_queue)
         def extract() -> dict:
             from ingestion.pipeline import extract_provincial
 

@@ -64,6 +64,14 @@ class Settings:
                                                                   str(PROJECT_ROOT / ".venv-superset"))))
     superset_secret_key: str | None = field(default_factory=lambda: _env("SUPERSET_SECRET_KEY"))
     superset_workers: int = field(default_factory=lambda: int(_env("SUPERSET_WORKERS", "2")))
+    # Airflow as a service (`chiso airflow up`): LocalExecutor by default, or Celery workers on Redis.
+    airflow_executor: str = field(default_factory=lambda: _env("AIRFLOW_EXECUTOR", "local"))
+    airflow_port: int = field(default_factory=lambda: int(_env("AIRFLOW_PORT", "8080")))
+    airflow_workers: int = field(default_factory=lambda: int(_env("AIRFLOW_WORKERS", "2")))
+    redis_port: int = field(default_factory=lambda: int(_env("REDIS_PORT", "6379")))
+    # Celery queues that place extraction and dbt on different workers (LocalExecutor ignores them).
+    extract_queue: str = field(default_factory=lambda: _env("AIRFLOW_EXTRACT_QUEUE", "extract"))
+    dbt_queue: str = field(default_factory=lambda: _env("AIRFLOW_DBT_QUEUE", "dbt"))
 
     @property
     def landing_dir(self) -> Path:

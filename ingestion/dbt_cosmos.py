@@ -9,7 +9,7 @@ from pathlib import Path
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from ingestion.config import PROJECT_ROOT
+from ingestion.config import PROJECT_ROOT, settings
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 
@@ -30,5 +30,6 @@ def dbt_task_group(*, select: list[str] | None = None, exclude: list[str] | None
                                    exclude=exclude or [], test_behavior=TestBehavior.BUILD,
                                    should_detach_multiple_parents_tests=True),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
-        default_args={"retries": 0},  # a failed model is fixed in code, not by retrying
+        # a failed model is fixed in code, not by retrying; dbt runs on the workers of its queue
+        default_args={"retries": 0, "queue": settings().dbt_queue},
     )
