@@ -75,10 +75,12 @@ def cmd_up(args: argparse.Namespace) -> None:
 
 
 def cmd_down(args: argparse.Namespace) -> None:
-    from ingestion import pg, services, superset
+    from ingestion import orchestration, pg, services, superset
 
     if superset.down():
         _say("Superset stopped")
+    for name in orchestration.down():
+        _say(f"{name} stopped")
     for source in SOURCES:
         if services.stop(f"sandbox-{source}"):
             _say(f"sandbox {source} stopped")
@@ -87,13 +89,16 @@ def cmd_down(args: argparse.Namespace) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> None:
-    from ingestion import pg, services, superset
+    from ingestion import orchestration, pg, services, superset
 
-    print(f"{'postgres':18} {pg.private_status()}")
+    print(f"{'postgres':22} {pg.private_status()}")
     for source in SOURCES:
         pid = services.pid_of(f"sandbox-{source}")
-        print(f"{'sandbox-' + source:18} {f'running (pid {pid})' if pid else 'stopped'}")
-    print(f"{'superset':18} {superset.status()}")
+        print(f"{'sandbox-' + source:22} {f'running (pid {pid})' if pid else 'stopped'}")
+    print(f"{'superset':22} {superset.status()}")
+    running = orchestration.status()
+    for name in [n for n in orchestration.service_names() if n in running] or ["airflow"]:
+        print(f"{name:22} {f'running (pid {running[name]})' if name in running else 'stopped'}")
 
 
 def cmd_warehouse_url(args: argparse.Namespace) -> None:
@@ -164,6 +169,21 @@ def cmd_superset_user_add(args: argparse.Namespace) -> None:
     finally:
         client.close()
     _say(f"user {args.username} has the role {role!r}" + (f"; password {generated}" if generated else ""))
+
+
+def cmd_airflow(args: argparse.Namespace) -> None:
+    from ingestion import orchestration
+
+    if args.action == "up":
+        started = time.monotonic()
+        url = orchestration.up()
+        user, password = orchestration.login()
+        executor = "CeleryExecutor" if orchestration.celery() else "LocalExecutor"
+        seconds = time.monotonic() - started
+        _say(f"Airflow ({executor}) at {url} (login {user} / {password}), up in {seconds:.0f} s")
+    else:
+        for name in orchestration.down():
+            _say(f"{name} stopped")
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -259,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      "(e.g. chiso dbt build --full-refresh)")
     dbt.add_argument("dbt_args", nargs=argparse.REMAINDER, help="dbt's own arguments")
     dbt.set_defaults(func=cmd_dbt)
+
+    airflow = sub.add_parser("airflow", help="Airflow as a service: api-server, scheduler, dag-processor, "
+                             "triggerer (and Redis, Celery workers: CHISO_AIRFLOW_EXECUTOR=celery)")
+    airflow_sub = airflow.add_subparsers(dest="action", required=True)
+    airflow_sub.add_parser("up", help="start what does not run yet; print the UI's URL and login")
+    airflow_sub.add_parser("down", help="stop the Airflow services (and Redis)")
+    airflow.set_defaults(func=cmd_airflow)
 
     superset = sub.add_parser("superset", help="start or stop Superset with the dashboards; add users")
     superset_sub = superset.add_subparsers(dest="action", required=True)

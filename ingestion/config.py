@@ -68,6 +68,12 @@ class Settings:
     airflow_executor: str = field(default_factory=lambda: _env("AIRFLOW_EXECUTOR", "local"))
     airflow_port: int = field(default_factory=lambda: int(_env("AIRFLOW_PORT", "8080")))
     airflow_workers: int = field(default_factory=lambda: int(_env("AIRFLOW_WORKERS", "2")))
+    # Celery worker i serves the i-th queue list (cycled): extraction on one worker, dbt on the other.
+    airflow_worker_queues: tuple[str, ...] = field(default_factory=lambda: tuple(
+        _env("AIRFLOW_WORKER_QUEUES", "default,extract;default,dbt").split(";")))
+    # Task slots per Celery worker (and dbt's models in parallel on it): default, the machine's cores.
+    airflow_worker_concurrency: int = field(default_factory=lambda: int(_env(
+        "AIRFLOW_WORKER_CONCURRENCY", str(os.cpu_count() or 2))))
     redis_port: int = field(default_factory=lambda: int(_env("REDIS_PORT", "6379")))
     # Celery queues that place extraction and dbt on different workers (LocalExecutor ignores them).
     extract_queue: str = field(default_factory=lambda: _env("AIRFLOW_EXTRACT_QUEUE", "extract"))
@@ -99,6 +105,9 @@ SECRETS = {
     "transform": "CHISO_TRANSFORM_PASSWORD",
     "reader": "CHISO_READER_PASSWORD",
     "airflow": "CHISO_AIRFLOW_PASSWORD",
+    "airflow_admin": "CHISO_AIRFLOW_ADMIN_PASSWORD",  # the Airflow UI's admin login
+    "airflow_jwt_secret": "CHISO_AIRFLOW_JWT_SECRET",  # shared by every Airflow process (task tokens)
+    "airflow_secret_key": "CHISO_AIRFLOW_SECRET_KEY",  # the api-server's session key
     "superset": "CHISO_SUPERSET_PASSWORD",
     "superset_admin": "CHISO_SUPERSET_ADMIN_PASSWORD",
     "dossiers_client_secret": "CHISO_DOSSIERS_CLIENT_SECRET",  # S2 OAuth client credentials
@@ -123,3 +132,32 @@ def credentials() -> dict[str, str]:
         path.write_text(json.dumps(stored, indent=2))
         path.chmod(0o600)
     return stored
+
+
+# --- what the DAG files share -------------------------------------------------------------------------
+
+
+def schedule_args() -> dict:
+    """start_date, end_date and catchup of the scheduled DAGs. Default: from 2026-01-01, no end, no catch-up
+    (the scheduler starts with the latest night). CHISO_SCHEDULE_START/_END (ISO dates or moments, local
+    time) and CHISO_SCHEDULE_CATCHUP=true make the scheduler run every night in between, e.g. after a
+    stop of several days, or a test's two nights."""
+    import pendulum
+
+    def moment(text: str):
+        return pendulum.parse(text, tz="Asia/Ho_Chi_Minh")
+
+    end = _env("SCHEDULE_END")
+    return {"start_date": moment(_env("SCHEDULE_START", "2026-01-01")),
+            "end_date": moment(end) if end else None,
+            "catchup": _env("SCHEDULE_CATCHUP", "false").lower() in ("1", "true", "yes")}
+
+
+def retry_args(retries: int, delay_minutes: float) -> dict:
+    """A DAG's retries and first retry delay; CHISO_TASK_RETRIES and CHISO_TASK_RETRY_DELAY (seconds)
+    override them (in-process runs set 0 retries: fail fast with the log's path)."""
+    from datetime import timedelta
+
+    delay = _env("TASK_RETRY_DELAY")
+    return {"retries": int(_env("TASK_RETRIES", str(retries))),
+            "retry_delay": timedelta(seconds=float(delay)) if delay else timedelta(minutes=delay_minutes)}

@@ -79,15 +79,18 @@ PROVINCIAL_SOURCES = ("dossiers", "feedback", "centres")
 
 def provincial_window(run_type: str, interval_start: datetime | None, interval_end: datetime | None,
                       start: str | None = None, end: str | None = None) -> tuple[date | datetime | None, ...]:
-    """Scheduled runs extract incrementally from each source's watermark (None, None); a back-fill run,
-    or one triggered with {"start", "end"}, re-extracts exactly that window and never moves a watermark
-    back."""
+    """Scheduled runs extract incrementally, from each source's watermark to the end of their data interval
+    (None, end): a night the scheduler catches up on later reads what its night would have read. A back-fill
+    run, or one triggered with {"start", "end"}, re-extracts exactly that window and never moves a watermark
+    back; any other run (triggered without a window) reads from the watermark to now (None, None)."""
     if start or end:
         if not (start and end):
             raise ValueError("give both start and end, or neither")
         return date.fromisoformat(start), date.fromisoformat(end)
     if run_type == "backfill" and interval_start and interval_end:
         return interval_start, interval_end
+    if run_type == "scheduled" and interval_end:
+        return None, interval_end
     return None, None
 
 

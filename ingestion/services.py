@@ -40,13 +40,14 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def start(name: str, cmd: list[str], port: int, env: dict[str, str] | None = None,
+def start(name: str, cmd: list[str], port: int | None, env: dict[str, str] | None = None,
           timeout: float = 120, cwd: Path | None = None) -> int:
-    """Start `cmd` detached unless it already runs; wait until it listens on `port`."""
+    """Start `cmd` detached unless it already runs; wait until it listens on `port` (a program with no
+    port, e.g. Airflow's dag-processor: until it has stayed up a few seconds)."""
     pid = pid_of(name)
     if pid:
         return pid
-    if port_open(port):
+    if port is not None and port_open(port):
         raise RuntimeError(f"{name}: port {port} is already taken by another program")
     log = log_file(name)
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -56,7 +57,8 @@ def start(name: str, cmd: list[str], port: int, env: dict[str, str] | None = Non
                                 env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True)
     _pid_file(name).write_text(str(proc.pid))
     deadline = time.monotonic() + timeout
-    while not port_open(port):
+    settled = time.monotonic() + 3
+    while not (port_open(port) if port is not None else time.monotonic() > settled):
         if proc.poll() is not None:
             _pid_file(name).unlink(missing_ok=True)
             raise RuntimeError(f"{name} exited at start (code {proc.returncode}); see {log}")
