@@ -11,8 +11,9 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, DeadlineReference, Param, get_current_context, task
 
+from ingestion import alerts
 from ingestion.config import settings
 from ingestion.dbt_cosmos import dbt_task_group
 
@@ -39,7 +40,10 @@ with DAG(
         "retry_delay": timedelta(minutes=5),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
+        **alerts.default_args(),
     },
+    # a scheduled run's logical date is its 03:00: published by 04:00, or the alert
+    deadline=alerts.publish_deadline(DeadlineReference.DAGRUN_LOGICAL_DATE, timedelta(hours=1)),
     params={
         "start": Param(None, type=["null", "string"], format="date", description="window start (YYYY-MM-DD)"),
         "end": Param(None, type=["null", "string"], format="date", description="window end (YYYY-MM-DD)"),

@@ -13,9 +13,10 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Asset, Param, get_current_context, task
+from airflow.sdk import DAG, Asset, DeadlineReference, Param, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
+from ingestion import alerts
 from ingestion.config import settings
 
 SOURCES = ("dossiers", "feedback", "centres")
@@ -44,7 +45,11 @@ with DAG(
         "retry_delay": timedelta(minutes=2),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
+        **alerts.default_args(),
     },
+    # the logical date is the data interval's start, 01:00 the day before the run: 27 h on is the night's
+    # 04:00, and an ingest still running then means the warehouse cannot have published
+    deadline=alerts.publish_deadline(DeadlineReference.DAGRUN_LOGICAL_DATE, timedelta(hours=27)),
     params={
         "start": Param(None, type=["null", "string"], format="date", description="window start (YYYY-MM-DD)"),
         "end": Param(None, type=["null", "string"], format="date", description="window end (YYYY-MM-DD)"),

@@ -14,8 +14,9 @@ import os
 from datetime import timedelta
 
 import pendulum
-from airflow.sdk import DAG, Asset, get_current_context, task
+from airflow.sdk import DAG, Asset, DeadlineReference, get_current_context, task
 
+from ingestion import alerts
 from ingestion.dbt_cosmos import dbt_task_group
 
 WAREHOUSE = Asset("chiso://marts/warehouse")
@@ -37,7 +38,11 @@ with DAG(
         "retries": int(os.environ.get("CHISO_TASK_RETRIES", "1")),
         "retry_delay": timedelta(minutes=5),
         "retry_exponential_backoff": True,
+        **alerts.default_args(),
     },
+    # An asset-triggered run has no logical date, so the deadline counts from when it was queued: sources
+    # that land by 01:30 (the ingest starts at 01:00) put it at 04:00; a later ingest moves it later.
+    deadline=alerts.publish_deadline(DeadlineReference.DAGRUN_QUEUED_AT, timedelta(hours=2, minutes=30)),
     tags=["chiso", "warehouse", "dbt"],
     doc_md=__doc__,
 ) as dag:
@@ -80,6 +85,13 @@ with DAG(
         day = _run_time().date()
         return record_publication(WAREHOUSE.uri, day, day, get_current_context()["run_id"])
 
+    @task
+    def hotspot_alerts() -> list:
+        """One alert per unit red today that was not red the day before (ingestion.alerts)."""
+        from ingestion.alerts import hotspot_alerts as send
+
+        return send(get_current_context())
+
     gated = raw_gates_passed() >> transform >> mart_gate()
-    gated >> docs() >> publish()
+    gated >> docs() >> publish() >> hotspot_alerts()
     gated >> unit_reports()
