@@ -253,15 +253,16 @@ def _record_sent(alert: Alert, key: str, day, channels: int) -> None:
                       alert.text, channels, clock.event_time()))
 
 
-def hotspot_alerts(context: dict) -> list[str]:
+def hotspot_alerts(context: dict, schema: str | None = None) -> list[str]:
     """The warehouse DAG's task after the publication: one alert per new red hotspot not alerted yet (a
     re-run or retry of the night does not repeat one that a channel took); none, nothing sent. A unit whose
-    delivery failed is not recorded, so the task's retry sends it again; the task fails after trying all."""
+    delivery failed is not recorded, so the task's retry sends it again; the task fails after trying all.
+    `schema`: the marts' (default settings().mart_schema)."""
     dag_id, run = context["dag"].dag_id, context["dag_run"]
     if str(run.run_type) == "backfill":  # a past window: its red units are not this morning's news
         log.info("back-fill run %s: no hotspot alerts", run.run_id)
         return []
-    rows = new_red_hotspots()
+    rows = new_red_hotspots(schema)
     done = _already_sent("new_red_hotspot", [(r["unit_code"], r["as_of_date"]) for r in rows])
     url, sent, errors = dashboard_url(), [], []
     for row in rows:
