@@ -7,14 +7,12 @@ to back-fill another window. The task bodies live in ingestion.pipeline; this fi
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, Asset, DeadlineReference, Param, get_current_context, task
 
 from ingestion import alerts
-from ingestion.config import settings
+from ingestion.config import retry_args, schedule_args, settings
 from ingestion.dbt_cosmos import dbt_task_group
 
 NATIONAL_INDEX = Asset("chiso://marts/national_index")
@@ -32,12 +30,10 @@ with DAG(
     dag_id="chiso_national_index",
     description="DVCQG national service index: extract, validate, transform, validate, publish",
     schedule="0 3 * * *",
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Ho_Chi_Minh"),
-    catchup=False,
+    **schedule_args(),  # from 2026-01-01, no catch-up (CHISO_SCHEDULE_START/_END/_CATCHUP)
     max_active_runs=1,
     default_args={
-        "retries": int(os.environ.get("CHISO_TASK_RETRIES", "2")),
-        "retry_delay": timedelta(minutes=5),
+        **retry_args(retries=2, delay_minutes=5),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
         **alerts.default_args(),

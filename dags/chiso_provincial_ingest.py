@@ -1,34 +1,33 @@
 """Provincial sources (S2 dossiers, S3 feedback, S4 service centres): extract and load each, then raw gates.
 
 Nightly at 01:00 Asia/Ho_Chi_Minh. Scheduled runs are incremental: each source continues from its watermark
-(audit.watermarks), which moves only after a window is committed. Back-fill a past window with
-`airflow backfill create --dag-id chiso_provincial_ingest --from-date 2026-09-01 --to-date 2026-09-30`
-(each run re-extracts its own day) or `chiso pipeline run --dag provincial --start ... --end ...`
-(one run over the whole window). Each source updates an asset the warehouse DAG is scheduled on.
+(audit.watermarks) up to the end of its data interval, which moves only after a window is committed.
+Back-fill past nights through the scheduler with `chiso airflow cli backfill create --dag-id
+chiso_provincial_ingest --from-date 2026-09-01 --to-date 2026-09-30` (one run per night, each re-extracting
+its own data interval; a night's logical date is that interval's start, 01:00 the day before it runs), or
+in-process with `chiso pipeline run --dag provincial --start ... --end ...` (one run over the window).
+The raw gate, once passed, updates the three assets the warehouse DAG is scheduled on.
 """
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
-import pendulum
 from airflow.sdk import DAG, Asset, DeadlineReference, Param, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from ingestion import alerts
-from ingestion.config import settings
+from ingestion.config import retry_args, schedule_args, settings
 
 SOURCES = ("dossiers", "feedback", "centres")
 RAW_ASSETS = {source: Asset(f"chiso://raw/{source}") for source in SOURCES}
 
 
 def _window() -> tuple:
-    from ingestion.pipeline import provincial_window
+    from ingestion.pipeline import provincial_window, run_type_of
 
     context = get_current_context()
-    run = context["dag_run"]
-    return provincial_window(str(run.run_type), context.get("data_interval_start"),
+    return provincial_window(run_type_of(context["dag_run"]), context.get("data_interval_start"),
                              context.get("data_interval_end"), context["params"].get("start"),
                              context["params"].get("end"))
 
@@ -37,12 +36,10 @@ with DAG(
     dag_id="chiso_provincial_ingest",
     description="Provincial dossiers, feedback and centre monitoring: incremental extract and load, raw gate",
     schedule=CronDataIntervalTimetable("0 1 * * *", timezone="Asia/Ho_Chi_Minh"),
-    start_date=pendulum.datetime(2026, 1, 1, tz="Asia/Ho_Chi_Minh"),
-    catchup=False,
+    **schedule_args(),  # from 2026-01-01, no catch-up (CHISO_SCHEDULE_START/_END/_CATCHUP)
     max_active_runs=1,
     default_args={
-        "retries": int(os.environ.get("CHISO_TASK_RETRIES", "3")),
-        "retry_delay": timedelta(minutes=2),
+        **retry_args(retries=3, delay_minutes=2),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=30),
         **alerts.default_args(),
@@ -59,7 +56,7 @@ with DAG(
 ) as dag:
 
     def extract_task(source: str):
-        @task(task_id=f"extract_{source}", outlets=[RAW_ASSETS[source]], queue=settings().extract_queue)
+        @task(task_id=f"extract_{source}", queue=settings().extract_queue)
         def extract() -> dict:
             from ingestion.pipeline import extract_provincial
 
@@ -68,7 +65,9 @@ with DAG(
 
         return extract()
 
-    @task
+    # The raw assets are updated by the gate, not by the extracts: the warehouse DAG they schedule starts
+    # only once every source of the night is loaded and validated.
+    @task(outlets=list(RAW_ASSETS.values()))
     def raw_gate() -> dict:
         from ingestion.pipeline import gate
 

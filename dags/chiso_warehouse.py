@@ -10,13 +10,13 @@ national DAG's, behind its own gates, and is left out here.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pendulum
 from airflow.sdk import DAG, Asset, DeadlineReference, get_current_context, task
 
 from ingestion import alerts
+from ingestion.config import retry_args
 from ingestion.dbt_cosmos import dbt_task_group
 
 WAREHOUSE = Asset("chiso://marts/warehouse")
@@ -35,8 +35,7 @@ with DAG(
     catchup=False,
     max_active_runs=1,
     default_args={
-        "retries": int(os.environ.get("CHISO_TASK_RETRIES", "1")),
-        "retry_delay": timedelta(minutes=5),
+        **retry_args(retries=1, delay_minutes=5),
         "retry_exponential_backoff": True,
         **alerts.default_args(),
     },

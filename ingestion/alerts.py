@@ -215,28 +215,12 @@ def dashboard_url() -> str:
     return os.environ.get(DASHBOARD_ENV) or f"{superset.base_url()}/superset/dashboard/{DASHBOARD_SLUG}/"
 
 
-SENT_DDL = """
-create table if not exists audit.alerts_sent (
-    kind text not null,             -- new_red_hotspot
-    alert_key text not null,        -- the unit
-    as_of_date date not null,
-    dag_id text,
-    run_id text,
-    message text not null,
-    channels integer not null,      -- how many channels took it
-    sent_at timestamptz not null,
-    primary key (kind, alert_key, as_of_date)
-)
-"""
-
-
 def _already_sent(kind: str, keys: list[tuple[str, Any]]) -> set[tuple[str, Any]]:
     from ingestion import pg
 
     if not keys:
         return set()
     with pg.connect("loader") as conn:
-        conn.execute(SENT_DDL)
         rows = conn.execute("select alert_key, as_of_date from audit.alerts_sent where kind = %s"
                             " and (alert_key, as_of_date) in (select * from unnest(%s::text[], %s::date[]))",
                             (kind, [k for k, _ in keys], [d for _, d in keys])).fetchall()
@@ -258,8 +242,10 @@ def hotspot_alerts(context: dict, schema: str | None = None) -> list[str]:
     re-run or retry of the night does not repeat one that a channel took); none, nothing sent. A unit whose
     delivery failed is not recorded, so the task's retry sends it again; the task fails after trying all.
     `schema`: the marts' (default settings().mart_schema)."""
+    from ingestion.pipeline import run_type_of
+
     dag_id, run = context["dag"].dag_id, context["dag_run"]
-    if str(run.run_type) == "backfill":  # a past window: its red units are not this morning's news
+    if run_type_of(run) == "backfill":  # a past window: its red units are not this morning's news
         log.info("back-fill run %s: no hotspot alerts", run.run_id)
         return []
     rows = new_red_hotspots(schema)

@@ -181,6 +181,12 @@ def cmd_airflow(args: argparse.Namespace) -> None:
         executor = "CeleryExecutor" if orchestration.celery() else "LocalExecutor"
         seconds = time.monotonic() - started
         _say(f"Airflow ({executor}) at {url} (login {user} / {password}), up in {seconds:.0f} s")
+    elif args.action == "cli":  # Airflow's own CLI on this deployment, e.g. `backfill create ...`
+        import os
+
+        env = {**os.environ, **orchestration.service_environ()}
+        airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+        os.execve(airflow, [airflow, *args.airflow_args], env)
     else:
         for name in orchestration.down():
             _say(f"{name} stopped")
@@ -205,29 +211,48 @@ def cmd_dbt(args: argparse.Namespace) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
+    """The demo's night through the real scheduler: Airflow's services run the provincial and national DAGs
+    (triggered through the REST API, as from the UI), the three raw assets start the warehouse DAG."""
     from datetime import timedelta
 
-    from ingestion import pg, superset
-    from ingestion.orchestration import DAGS, run_dag
+    from ingestion import orchestration, pg, superset
 
     started = time.monotonic()
     cmd_up(argparse.Namespace(no_sandbox=False))
     with pg.connect("loader") as conn:  # a demo that ran before only needs what changed since
         loaded_before = conn.execute("select count(*) from audit.publications").fetchone()[0] > 0
+    airflow_url = orchestration.up()
+    airflow_user, airflow_password = orchestration.login()
+    _say(f"Airflow at {airflow_url} (login {airflow_user} / {airflow_password})")
     end = clock.today()
-    windows = {  # None, None: each DAG's own nightly window (watermarks; previous and current month)
-        "provincial": (None, None) if loaded_before else (end - timedelta(days=90), end),
-        "national": (None, None) if loaded_before else (end.replace(day=1, year=end.year - 1), end),
-        "warehouse": (None, None),
+    windows = {  # no window: each DAG's own nightly one (watermarks; previous and current month)
+        "provincial": {} if loaded_before else {"start": (end - timedelta(days=90)).isoformat(),
+                                                "end": end.isoformat()},
+        "national": {} if loaded_before else {"start": end.replace(day=1, year=end.year - 1).isoformat(),
+                                              "end": end.isoformat()},
     }
-    for name, (start, stop) in windows.items():
-        _say(f"running {DAGS[name]} " + (f"over {start}..{stop}" if start else "incrementally"))
-        run_dag(DAGS[name], start, stop)
+    with orchestration.api_client() as client:
+        runs = {}
+        for name, conf in windows.items():
+            dag_id = orchestration.DAGS[name]
+            runs[name] = orchestration.trigger(client, dag_id, conf)
+            window = f"over {conf['start']}..{conf['end']}" if conf else "incrementally"
+            _say(f"triggered {dag_id} {window}")
+        for name, run_id in runs.items():
+            dag_id = orchestration.DAGS[name]
+            orchestration.wait(f"{dag_id} {run_id}",
+                               lambda d=dag_id, r=run_id: orchestration.finished(client, d, r))
+            _say(f"{dag_id} succeeded ({airflow_url}/dags/{dag_id}/runs/{run_id})")
+        warehouse = orchestration.DAGS["warehouse"]
+        run = orchestration.wait(f"{warehouse} after {runs['provincial']}", lambda: orchestration.started_by(
+            client, warehouse, runs["provincial"]))
+        _say(f"{warehouse} started by the raw assets and published ({run['dag_run_id']})")
     url = superset.up()
     user, password = superset.admin_login()
     _say(f"demo ready in {time.monotonic() - started:.0f} s")
     print(f"\n  Dashboards: {url}/dashboard/list/\n"
           f"  Login:      {user} / {password}\n"
+          f"  Airflow:    {airflow_url}/ (login {airflow_user} / {airflow_password})\n"
           "  Warehouse:  psql \"$(.venv/bin/chiso warehouse-url)\"\n"
           "  Stop:       make stop\n")
 
@@ -285,6 +310,9 @@ def build_parser() -> argparse.ArgumentParser:
     airflow_sub = airflow.add_subparsers(dest="action", required=True)
     airflow_sub.add_parser("up", help="start what does not run yet; print the UI's URL and login")
     airflow_sub.add_parser("down", help="stop the Airflow services (and Redis)")
+    airflow_cli = airflow_sub.add_parser("cli", help="Airflow's own CLI on this deployment, e.g. chiso "
+                                         "airflow cli backfill create --dag-id chiso_provincial_ingest ...")
+    airflow_cli.add_argument("airflow_args", nargs=argparse.REMAINDER, help="airflow's own arguments")
     airflow.set_defaults(func=cmd_airflow)
 
     superset = sub.add_parser("superset", help="start or stop Superset with the dashboards; add users")

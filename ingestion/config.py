@@ -140,7 +140,8 @@ def credentials() -> dict[str, str]:
 def schedule_args() -> dict:
     """start_date, end_date and catchup of the scheduled DAGs. Default: from 2026-01-01, no end, no catch-up
     (the scheduler starts with the latest night). CHISO_SCHEDULE_START/_END (ISO dates or moments, local
-    time) and CHISO_SCHEDULE_CATCHUP=true make the scheduler run every night in between, e.g. after a
+    time; the end is the last logical date scheduled, and a provincial night's is 01:00 the day before it
+    runs) and CHISO_SCHEDULE_CATCHUP=true make the scheduler run every night in between, e.g. after a
     stop of several days, or a test's two nights."""
     import pendulum
 

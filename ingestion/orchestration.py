@@ -134,6 +134,9 @@ def service_environ() -> dict[str, str]:
         "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports["task-logs"]),
         "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(ports["triggerer-logs"]),
     }
+    # task slots: the cores, per worker (a dbt model is one task; more at once only thrash a small machine)
+    slots = settings().airflow_worker_concurrency
+    env["AIRFLOW__CORE__PARALLELISM"] = str(slots * (settings().airflow_workers if celery() else 1))
     if celery():
         env["AIRFLOW__CELERY__BROKER_URL"] = f"redis://127.0.0.1:{settings().redis_port}/0"
         env["AIRFLOW__CELERY__WORKER_CONCURRENCY"] = str(settings().airflow_worker_concurrency)
@@ -156,10 +159,11 @@ def _services() -> list[tuple[str, list[str], int | None, dict[str, str]]]:
 
     airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
     ports = service_ports()
-    procs = [("airflow-scheduler", [airflow, "scheduler"], ports["scheduler-health"], {}),
-             ("airflow-dag-processor", [airflow, "dag-processor"], None, {}),
+    # The api-server first: tasks report to its execution API from their first second. The scheduler last,
+    # once there is somewhere to run what it queues.
+    procs = [("airflow-api-server", [airflow, "api-server", "--workers", "1"], settings().airflow_port, {}),
              ("airflow-triggerer", [airflow, "triggerer"], ports["triggerer-logs"], {}),
-             ("airflow-api-server", [airflow, "api-server", "--workers", "1"], settings().airflow_port, {})]
+             ("airflow-dag-processor", [airflow, "dag-processor"], None, {})]
     if celery():
         redis = shutil.which("redis-server") or "/usr/bin/redis-server"
         if not os.path.exists(redis):
@@ -177,6 +181,7 @@ def _services() -> list[tuple[str, list[str], int | None, dict[str, str]]]:
                           {"CHISO_AIRFLOW_WORKER_NAME": name,
                            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(ports[name]),
                            "AIRFLOW__CORE__HOSTNAME_CALLABLE": "ingestion.orchestration.worker_hostname"}))
+    procs.append(("airflow-scheduler", [airflow, "scheduler"], ports["scheduler-health"], {}))
     return procs
 
 
@@ -238,24 +243,32 @@ def trigger(client, dag_id: str, conf: dict | None = None) -> str:
     return response.json()["dag_run_id"]
 
 
-def wait_for_run(client, dag_id: str, run_id: str | None = None, *, after: str | None = None,
-                 timeout: float = 1800) -> dict:
-    """Wait for a run to finish (or, with no run id, for the first run of `dag_id` queued after `after`, an
-    ISO time: an asset-triggered run); returns it, raises when it failed or never finished."""
+def finished(client, dag_id: str, run_id: str) -> dict | None:
+    """The run once it succeeded, None while it runs; raises when it failed."""
+    run = client.get(f"/dags/{dag_id}/dagRuns/{run_id}").raise_for_status().json()
+    if run["state"] == "failed":
+        ui = str(client.base_url).rstrip("/").removesuffix("/api/v2")
+        raise PipelineFailed(f"{dag_id} run {run_id} failed; see {ui}/dags/{dag_id}/runs/{run_id}")
+    return run if run["state"] == "success" else None
+
+
+def started_by(client, dag_id: str, source_run_id: str) -> dict | None:
+    """The run of `dag_id` that the asset events of `source_run_id` started, once it succeeded."""
+    runs = client.get(f"/dags/{dag_id}/dagRuns", params={"order_by": "-run_after", "limit": 20})
+    for run in runs.raise_for_status().json()["dag_runs"]:
+        events = client.get(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents").json()
+        if any(e["source_run_id"] == source_run_id for e in events["asset_events"]):
+            return finished(client, dag_id, run["dag_run_id"])
+    return None
+
+
+def wait(what: str, done, timeout: float = 3600):
+    """Poll done() until it returns something true."""
     import time
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if run_id is None:
-            params = {"order_by": "-run_after", "limit": 1, **({"run_after_gte": after} if after else {})}
-            runs = client.get(f"/dags/{dag_id}/dagRuns", params=params).json()["dag_runs"]
-            run = runs[0] if runs else None
-        else:
-            run = client.get(f"/dags/{dag_id}/dagRuns/{run_id}").json()
-        if run and run["state"] in ("success", "failed"):
-            if run["state"] == "failed":
-                where = f"{base_url()}/dags/{dag_id}/runs/{run['dag_run_id']}"
-                raise PipelineFailed(f"{dag_id} run {run['dag_run_id']} failed; see {where}")
-            return run
+        if value := done():
+            return value
         time.sleep(3)
-    raise PipelineFailed(f"{dag_id}: no finished run within {timeout:.0f} s; see {base_url()}/dags/{dag_id}")
+    raise PipelineFailed(f"{what}: not done within {timeout:.0f} s; see {base_url()}")

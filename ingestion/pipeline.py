@@ -77,6 +77,13 @@ def publish(dataset: str, window_start: date, window_end: date, pipeline_run: st
 PROVINCIAL_SOURCES = ("dossiers", "feedback", "centres")
 
 
+def run_type_of(run) -> str:
+    """A DAG run's type as its plain value ("scheduled", "backfill", ...): the Task SDK's enum prints as
+    "DagRunType.SCHEDULED"."""
+    kind = run.run_type
+    return str(getattr(kind, "value", kind))
+
+
 def provincial_window(run_type: str, interval_start: datetime | None, interval_end: datetime | None,
                       start: str | None = None, end: str | None = None) -> tuple[date | datetime | None, ...]:
     """Scheduled runs extract incrementally, from each source's watermark to the end of their data interval

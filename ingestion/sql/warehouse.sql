@@ -60,6 +60,19 @@ create table if not exists audit.publications (
     details jsonb not null default '{}'
 );
 
+-- alerts delivered (ingestion/alerts.py): a re-run or retry of a night does not repeat one
+create table if not exists audit.alerts_sent (
+    kind text not null,             -- new_red_hotspot
+    alert_key text not null,        -- the unit
+    as_of_date date not null,
+    dag_id text,
+    run_id text,
+    message text not null,
+    channels integer not null,      -- how many channels took it
+    sent_at timestamptz not null,
+    primary key (kind, alert_key, as_of_date)
+);
+
 create table if not exists audit.watermarks (
     source text not null,
     entity text not null,

@@ -273,8 +273,11 @@ TEST_SCHEMA = "alerts_test_marts"
 
 
 def _hotspots(run_type: str) -> list[str]:
-    """The warehouse DAG's hotspot_alerts task over the test's marts, with what it reads of its context."""
-    run = SimpleNamespace(run_type=run_type, run_id=f"{run_type}__alerts-test")
+    """The warehouse DAG's hotspot_alerts task over the test's marts, with what it reads of its context (the
+    run type as the Task SDK gives it: an enum whose str() is not its value)."""
+    from airflow.sdk.api.datamodels._generated import DagRunType
+
+    run = SimpleNamespace(run_type=DagRunType(run_type), run_id=f"{run_type}__alerts-test")
     return alerts.hotspot_alerts({"dag": SimpleNamespace(dag_id="chiso_warehouse"), "dag_run": run},
                                  schema=TEST_SCHEMA)
 
