@@ -287,14 +287,14 @@ def test_the_ui_shows_last_nights_runs_to_a_data_engineer(local_nights: Deployme
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 1200})
             page.goto(f"{url}/")
-            assert "/auth/login" in page.url  # nothing without a login
+            page.wait_for_url("**/auth/login**")  # nothing without a login
             page.fill("input[name=username]", user)
             page.fill("input[name=password]", password)
             page.click("button[type=submit]")
             page.wait_for_url(lambda u: "/auth/login" not in u)
             for dag, run_id in last.items():
                 page.goto(f"{url}/dags/{dag}/runs")
-                page.get_by_text(run_id).wait_for(timeout=60_000)
+                page.get_by_text(run_id).first.wait_for(timeout=60_000)
                 pages[dag] = page.inner_text("body")
                 page.screenshot(path=str(ARTIFACTS / f"airflow-{dag}-runs.png"))
         finally:
@@ -312,7 +312,8 @@ def test_a_backfill_of_the_two_days_gives_the_raw_rows_of_the_two_nights(local_n
     assert local_nights.sql(RAW_WINDOW_SQL, *RAW_WINDOW)[0][0] == 0
     # Airflow's own back-fill, through the scheduler: from and to are logical dates (a night's is 01:00)
     local_nights.chiso("airflow", "cli", "backfill", "create", "--dag-id", PROVINCIAL,
-                       "--from-date", "2026-09-29", "--to-date", "2026-09-30T01:00")
+                       "--from-date", "2026-09-29", "--to-date", "2026-09-30T01:00",
+                       "--reprocess-behavior", "completed")  # these nights ran already
     runs = local_nights.wait("the back-fill's two runs",
                              lambda: local_nights.finished(PROVINCIAL, 2, "backfill"))
     assert [_local(r["logical_date"]) for r in runs] == [_local(n) for n in NIGHTS]
