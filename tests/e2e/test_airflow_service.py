@@ -144,7 +144,8 @@ class Deployment:
     def sql(self, query: str, *params):
         url = self.chiso("warehouse-url", "--role", "admin").strip()
         with psycopg.connect(url) as conn:
-            return conn.execute(query, params).fetchall()
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
 
 
 @pytest.fixture(scope="module")
