@@ -310,7 +310,6 @@ def hotspot_marts(warehouse_pipeline):
 
     def forget() -> None:  # what an earlier session of this test recorded as sent
         with pg.connect("loader") as conn:
-            conn.execute(alerts.SENT_DDL)
             conn.execute("delete from audit.alerts_sent where kind = 'new_red_hotspot' and as_of_date = %s"
                          " and alert_key = any(%s)", (as_of, red or []))
 
