@@ -4,10 +4,10 @@ Nightly at 01:00 Asia/Ho_Chi_Minh. Scheduled runs are incremental: each source c
 (audit.watermarks) up to the end of its data interval, which moves only after a window is committed.
 Back-fill past nights through the scheduler with `chiso airflow cli backfill create --dag-id
 chiso_provincial_ingest --from-date 2026-09-01 --to-date 2026-09-30 --reprocess-behavior completed`
-(one run per night, each re-extracting
-its own data interval; a night's logical date is that interval's start, 01:00 the day before it runs), or
-in-process with `chiso pipeline run --dag provincial --start ... --end ...` (one run over the window).
-The raw gate, once passed, updates the three assets the warehouse DAG is scheduled on.
+(one run per night, each re-extracting its own data interval; a night's logical date is that interval's
+start, 01:00 the day before it runs), or in-process with `chiso pipeline run --dag provincial --start ...
+--end ...` (one run over the window). The raw gate, once passed, updates the three assets the warehouse
+DAG is scheduled on.
 """
 
 from __future__ import annotations

@@ -185,7 +185,7 @@ def cmd_airflow(args: argparse.Namespace) -> None:
         import os
 
         env = {**os.environ, **orchestration.service_environ()}
-        airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+        airflow = orchestration.airflow_bin()
         os.execve(airflow, [airflow, *args.airflow_args], env)
     else:
         for name in orchestration.down():

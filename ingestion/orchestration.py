@@ -49,9 +49,13 @@ def airflow_environ(in_process: bool = True) -> dict[str, str]:
     return env
 
 
+def airflow_bin() -> str:
+    """The `airflow` program of this environment (the venv chiso runs from)."""
+    return os.path.join(os.path.dirname(sys.executable), "airflow")
+
+
 def _airflow(args: list[str], env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
-    return subprocess.run([airflow, *args], env={**os.environ, **env}, check=check, text=True,
+    return subprocess.run([airflow_bin(), *args], env={**os.environ, **env}, check=check, text=True,
                           capture_output=True)
 
 
@@ -157,7 +161,7 @@ def _services() -> list[tuple[str, list[str], int | None, dict[str, str]]]:
     """(name, command, port it listens on, extra variables) of every process `chiso airflow up` starts."""
     import shutil
 
-    airflow = os.path.join(os.path.dirname(sys.executable), "airflow")
+    airflow = airflow_bin()
     ports = service_ports()
     # The api-server first: tasks report to its execution API from their first second. The scheduler last,
     # once there is somewhere to run what it queues.
