@@ -78,6 +78,9 @@ class Settings:
     # Celery queues that place extraction and dbt on different workers (LocalExecutor ignores them).
     extract_queue: str = field(default_factory=lambda: _env("AIRFLOW_EXTRACT_QUEUE", "extract"))
     dbt_queue: str = field(default_factory=lambda: _env("AIRFLOW_DBT_QUEUE", "dbt"))
+    # The Airflow pool (one slot) every dbt task of every DAG runs in: the national and warehouse DAGs build
+    # shared models, and two dbt invocations rebuilding one relation at once fail each other.
+    dbt_pool: str = field(default_factory=lambda: _env("AIRFLOW_DBT_POOL", "chiso_dbt"))
 
     @property
     def landing_dir(self) -> Path:

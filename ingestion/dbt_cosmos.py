@@ -30,6 +30,7 @@ def dbt_task_group(*, select: list[str] | None = None, exclude: list[str] | None
                                    exclude=exclude or [], test_behavior=TestBehavior.BUILD,
                                    should_detach_multiple_parents_tests=True),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
-        # a failed model is fixed in code, not by retrying; dbt runs on the workers of its queue
-        default_args={"retries": 0, "queue": settings().dbt_queue},
+        # a failed model is fixed in code, not by retrying; dbt runs on the workers of its queue, one node at
+        # a time across DAGs (the pool, created by `chiso airflow up`)
+        default_args={"retries": 0, "queue": settings().dbt_queue, "pool": settings().dbt_pool},
     )

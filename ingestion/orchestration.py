@@ -203,6 +203,10 @@ def up() -> str:
 
     env = service_environ()
     ensure_metadata(env)
+    result = _airflow(["pools", "set", settings().dbt_pool, "1", "dbt, one node at a time across the DAGs"
+                       " (they share models)"], env, check=False)
+    if result.returncode != 0:
+        raise PipelineFailed(f"airflow pools set failed: {result.stderr.strip().splitlines()[-1:]}")
     compile_manifest()  # the dbt task groups are rendered from the manifest at parse time
     for name, cmd, port, extra in _services():
         services.start(name, cmd, port, {**env, **extra}, timeout=180)
