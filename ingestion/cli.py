@@ -247,6 +247,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
         run = orchestration.wait(f"{warehouse} after {runs['provincial']}", lambda: orchestration.started_by(
             client, warehouse, runs["provincial"]))
         _say(f"{warehouse} started by the raw assets and published ({run['dag_run_id']})")
+        reconciliation = orchestration.DAGS["reconciliation"]
+        done = orchestration.wait(f"{reconciliation} after {run['dag_run_id']}",
+                                  lambda: orchestration.started_by(client, reconciliation, run["dag_run_id"]))
+        _say(f"{reconciliation} started by the warehouse and national assets ({done['dag_run_id']})")
     url = superset.up()
     user, password = superset.admin_login()
     _say(f"demo ready in {time.monotonic() - started:.0f} s")
@@ -258,6 +262,8 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ingestion.orchestration import DAGS
+
     parser = argparse.ArgumentParser(prog="chiso", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -284,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = pipeline_sub.add_parser("run", help="run the DAGs over a window (a back-fill when it is past)")
     run.add_argument("--start", type=_day, required=True)
     run.add_argument("--end", type=_day, required=True)
-    run.add_argument("--dag", choices=["all", "provincial", "national", "warehouse"], default="all")
+    run.add_argument("--dag", choices=["all", *DAGS], default="all")
     run.set_defaults(func=cmd_pipeline_run)
 
     sandbox = sub.add_parser("sandbox", help="sandbox source servers")

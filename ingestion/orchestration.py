@@ -16,7 +16,7 @@ from ingestion.config import PROJECT_ROOT, settings
 
 # The DAGs `chiso pipeline run` runs, in the order a night runs them.
 DAGS = {"provincial": "chiso_provincial_ingest", "national": "chiso_national_index",
-        "warehouse": "chiso_warehouse"}
+        "warehouse": "chiso_warehouse", "reconciliation": "chiso_index_reconciliation"}
 
 
 class PipelineFailed(RuntimeError):

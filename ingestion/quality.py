@@ -73,12 +73,13 @@ SUITES = (
     Suite("marts.mart_unit_index_766", "mart", "mart_unit_index_766", "warehouse"),
     Suite("marts.mart_centre_operations", "mart", "mart_centre_operations", "warehouse"),
     Suite("marts.mart_procedure_catalogue", "mart", "mart_procedure_catalogue", "warehouse"),
-    Suite("marts.mart_index_reconciliation", "mart", "mart_index_reconciliation", "warehouse"),
     Suite("marts.mart_indicator_gaps", "mart", "mart_indicator_gaps", "warehouse"),
     Suite("marts.mart_unit_group_ranking", "mart", "mart_unit_group_ranking", "warehouse"),
     Suite("marts.mart_unit_daily_kpi", "mart", "mart_unit_daily_kpi", "warehouse"),
     Suite("marts.mart_heatmap_daily", "mart", "mart_heatmap_daily", "warehouse"),
     Suite("marts.mart_hotspots", "mart", "mart_hotspots", "warehouse", may_be_empty=True),
+    # chiso_index_reconciliation's, once both the warehouse and the national index are published
+    Suite("marts.mart_index_reconciliation", "mart", "mart_index_reconciliation", "reconciliation"),
 )
 
 

@@ -50,7 +50,8 @@ PROVINCE_SCALE = {"dossiers_per_day": 400, "history_days": 75, "as_of": PROVINCE
 @pytest.fixture(scope="session")
 def warehouse_pipeline(national_pipeline, landing_dir) -> tuple[date, date]:
     """The whole night over the window: the national DAG (above), the provincial DAG against in-process
-    S2-S4 sandboxes, then the warehouse DAG (dbt build of every mart, gates, docs)."""
+    S2-S4 sandboxes, then the warehouse DAG (dbt build of every mart, gates, docs) and the reconciliation
+    DAG."""
     from ingestion.orchestration import DAGS, run_dag
     from ingestion.sandbox.provincial import serve_centres, serve_dossiers, serve_feedback
 
@@ -63,6 +64,7 @@ def warehouse_pipeline(national_pipeline, landing_dir) -> tuple[date, date]:
                 os.environ[f"CHISO_{name}_BASE_URL"] = url
             run_dag(DAGS["provincial"], *national_pipeline, logical_date=LOGICAL_DATE)
         run_dag(DAGS["warehouse"], *national_pipeline, logical_date=LOGICAL_DATE)
+        run_dag(DAGS["reconciliation"], *national_pipeline, logical_date=LOGICAL_DATE)
     finally:
         for key, value in saved.items():
             if value is None:

@@ -35,6 +35,7 @@ from ingestion import orchestration
 
 CHISO = str(Path(sys.executable).with_name("chiso"))
 PROVINCIAL, NATIONAL, WAREHOUSE = "chiso_provincial_ingest", "chiso_national_index", "chiso_warehouse"
+RECONCILIATION = "chiso_index_reconciliation"
 NIGHTS = ["2026-09-29T01:00:00+07:00", "2026-09-30T01:00:00+07:00"]  # the provincial nights' logical dates
 RAW_ASSETS = {"chiso://raw/dossiers", "chiso://raw/feedback", "chiso://raw/centres"}
 WAIT = 1500  # seconds a night may take on a loaded 2-core machine before the test gives up
@@ -118,7 +119,8 @@ class Deployment:
             if value:
                 return value
             time.sleep(3)
-        states = {d: [(r["dag_run_id"], r["state"]) for r in self.runs(d)] for d in (PROVINCIAL, WAREHOUSE)}
+        states = {d: [(r["dag_run_id"], r["state"]) for r in self.runs(d)]
+                  for d in (PROVINCIAL, NATIONAL, WAREHOUSE, RECONCILIATION)}
         pytest.fail(f"{what}: not within {timeout} s; runs {states}; logs in {self.home / 'logs'}")
 
     def finished(self, dag_id: str, count: int, run_type: str | None = None) -> list[dict] | None:
@@ -204,6 +206,8 @@ def local_nights(deployment: Deployment) -> Deployment:
     deployment.wait("the warehouse published from the assets",
                     lambda: deployment.finished(WAREHOUSE, 1, "asset_triggered"))
     deployment.wait("two scheduled national nights", lambda: deployment.finished(NATIONAL, 2, "scheduled"))
+    deployment.wait("the reconciliation of both publications",
+                    lambda: deployment.finished(RECONCILIATION, 1, "asset_triggered"))
     return deployment
 
 
@@ -256,6 +260,21 @@ def test_the_national_dag_runs_on_its_own_schedule(local_nights: Deployment) -> 
     published = local_nights.sql("select count(*) from audit.publications where dataset = "
                                  "'chiso://marts/national_index'")
     assert published == [(2,)]
+
+
+def test_the_reconciliation_waits_for_the_warehouse_and_the_national_index(local_nights: Deployment) -> None:
+    """Whichever of the two DAGs publishes first, the reconciliation starts only once both have (its first
+    run cannot read a national mart that does not exist yet), and every run has both events."""
+    runs = [r for r in local_nights.runs(RECONCILIATION) if r["state"] != "queued"]
+    assert runs and {r["run_type"] for r in runs} == {"asset_triggered"}
+    for run in runs:
+        events = local_nights.get(f"/dags/{RECONCILIATION}/dagRuns/{run['dag_run_id']}/upstreamAssetEvents")
+        assert {(e["uri"], e["source_dag_id"]) for e in events["asset_events"]} >= {
+            ("chiso://marts/warehouse", WAREHOUSE), ("chiso://marts/national_index", NATIONAL)}
+    first = local_nights.runs(RECONCILIATION)[0]
+    tasks = local_nights.tasks(RECONCILIATION, first["dag_run_id"])
+    assert {tasks[t]["state"] for t in tasks} == {"success"}
+    assert local_nights.sql("select count(*) from marts.mart_index_reconciliation")[0][0] > 0
 
 
 def test_nights_not_published_by_4am_alert_through_the_triggerer(local_nights: Deployment) -> None:

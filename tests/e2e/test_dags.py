@@ -41,7 +41,8 @@ def test_dag_folder_has_no_import_errors_and_parses_fast(airflow_env):
     assert result.returncode == 0, result.stderr[-2000:]
     probe = json.loads(result.stdout.strip().splitlines()[-1])
     assert probe["errors"] == {}
-    assert {"chiso_national_index", "chiso_provincial_ingest", "chiso_warehouse"} <= set(probe["dags"])
+    assert set(probe["dags"]) == {"chiso_national_index", "chiso_provincial_ingest", "chiso_warehouse",
+                                  "chiso_index_reconciliation"}
     assert not probe["dbt_imported"], "parsing a DAG file must not import dbt's runner"
     assert probe["parse"] < 2.0, f"DAG files took {probe['parse']:.2f} s beyond importing Airflow"
 
@@ -83,11 +84,39 @@ def test_warehouse_dag_gates_before_publishing(airflow_env):
     dbt_tasks = {t for t in upstream if t.startswith("dbt.")}
     assert any("mart_unit_index_766" in t for t in dbt_tasks)
     assert not any("mart_province_ranking" in t for t in dbt_tasks)  # the national DAG's
+    assert not any("mart_index_reconciliation" in t for t in dbt_tasks)  # chiso_index_reconciliation's
     assert all(set(upstream[t]) <= dbt_tasks | {"raw_gates_passed"} for t in dbt_tasks)
     assert set(upstream["mart_gate"]) <= dbt_tasks and upstream["mart_gate"]
     assert upstream["docs"] == ["mart_gate"]
     assert upstream["publish"] == ["docs"]
     assert upstream["unit_reports"] == ["mart_gate"]
+
+
+def test_reconciliation_dag_waits_for_both_publications(airflow_env):
+    """mart_index_reconciliation reads the warehouse's and the national DAG's marts: it is built once both
+    have published (an AND of the two assets), by no other DAG."""
+    probe = textwrap.dedent("""
+        import json, sys
+        from airflow.dag_processing.dagbag import DagBag
+        dag = DagBag(dag_folder=sys.argv[1]).get_dag("chiso_index_reconciliation")
+        condition = dag.timetable.asset_condition
+        print(json.dumps({"condition": type(condition).__name__,
+                          "assets": sorted(a.uri for a in condition.objects),
+                          "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks},
+                          "outlets": [a.uri for a in dag.task_dict["publish"].outlets]}))
+    """)
+    result = subprocess.run([sys.executable, "-c", probe, str(PROJECT_ROOT / "dags")], env=airflow_env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    info = json.loads(result.stdout.strip().splitlines()[-1])
+    assert info["condition"] == "AssetAll"
+    assert info["assets"] == ["chiso://marts/national_index", "chiso://marts/warehouse"]
+    upstream = info["upstream"]
+    dbt_tasks = {t for t in upstream if t.startswith("dbt.")}
+    assert dbt_tasks and all("mart_index_reconciliation" in t for t in dbt_tasks), dbt_tasks
+    assert set(upstream["mart_gate"]) == dbt_tasks
+    assert upstream["publish"] == ["mart_gate"]
+    assert info["outlets"] == ["chiso://marts/index_reconciliation"]
 
 
 def _marts_fingerprint(conn) -> dict[str, str]:
