@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit
 import psycopg
 from psycopg import sql
 
+from ingestion import connections
 from ingestion.config import PROJECT_ROOT, credentials, settings
 
 ADMIN_ROLE = "chiso_admin"
@@ -67,8 +68,8 @@ def database_name(kind: str) -> str:
 
 def server() -> Server:
     s = settings()
-    if s.warehouse_url:
-        u = urlsplit(s.warehouse_url.replace("+psycopg", "").replace("+psycopg2", ""))
+    if configured := connections.warehouse_url():
+        u = urlsplit(configured.replace("+psycopg", "").replace("+psycopg2", ""))
         return Server(u.hostname or "127.0.0.1", u.port or 5432, u.username or "postgres",
                       u.password or "", (u.path or "/postgres").lstrip("/") or "postgres")
     port_file = s.pg_dir / "port"
@@ -127,12 +128,12 @@ def _data_dir() -> Path:
 
 
 def is_private() -> bool:
-    return not settings().warehouse_url
+    return not connections.warehouse_url()
 
 
 def private_status() -> str:
     if not is_private():
-        return "external server configured (CHISO_WAREHOUSE_URL)"
+        return "external server configured (connection chiso_warehouse or CHISO_WAREHOUSE_URL)"
     data = _data_dir()
     if not (data / "PG_VERSION").exists():
         return "not initialised"

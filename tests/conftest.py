@@ -20,9 +20,10 @@ os.environ.setdefault("CHISO_SANDBOX_DVCQG_PORT", "18701")
 # The project's clock (ingestion/clock.py) stands still for the tests: nothing depends on the day they run.
 # Any other moment works too (`CHISO_TODAY=2027-12-06 make test`).
 os.environ.setdefault("CHISO_TODAY", "2026-12-06T06:00:00+07:00")
-# A developer's own alert channels never hear from the tests (the alert tests start their own receivers).
-for _channel in ("AIRFLOW_CONN_CHISO_ALERTS_WEBHOOK", "AIRFLOW_CONN_CHISO_ALERTS_SMTP", "CHISO_ALERT_EMAILS"):
-    os.environ.pop(_channel, None)
+# A developer's own alert channels never hear from the tests (the alert tests start their own receivers), and
+# their source and warehouse connections (ingestion/connections.py) never replace the tests' sandboxes.
+for _name in [*(k for k in os.environ if k.startswith("AIRFLOW_CONN_CHISO_")), "CHISO_ALERT_EMAILS"]:
+    os.environ.pop(_name, None)
 
 from pipeline_fixtures import (  # noqa: E402, F401
     PROVINCE_SCALE,

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from ingestion.config import credentials, settings
+from ingestion import connections
+from ingestion.config import settings
 from ingestion.http import HttpClient
 from ingestion.load import Target
 from ingestion.sources.provincial import (
@@ -81,9 +82,9 @@ SNAPSHOTS_ENTITY = Entity(SOURCE, "snapshots", "/api/v1/centres/snapshots", SNAP
 
 
 def client(base_url: str | None = None, **http_options: Any) -> ApiKeyClient:
-    s = settings()
-    return ApiKeyClient(HttpClient(SOURCE, base_url or s.centres_base_url,
-                                   headers={"X-Api-Key": credentials()["centres_api_key"]}, **http_options))
+    endpoint = connections.source(SOURCE)
+    return ApiKeyClient(HttpClient(SOURCE, base_url or endpoint.base_url,
+                                   headers={"X-Api-Key": endpoint.secret}, **http_options))
 
 
 def extract(start: date | datetime | None = None, end: date | datetime | None = None, *,

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import psycopg
 
-from ingestion import reference
+from ingestion import connections, reference
 from ingestion.config import credentials, settings
 from ingestion.http import HttpClient
 from ingestion.load import RunResult, Target
@@ -197,9 +197,9 @@ def build_crosswalk(conn: psycopg.Connection, result: RunResult) -> None:
 
 
 def client(base_url: str | None = None, **http_options: Any) -> OAuthClient:
-    s = settings()
-    return OAuthClient(HttpClient(SOURCE, base_url or s.dossiers_base_url, **http_options),
-                       s.dossiers_client_id, credentials()["dossiers_client_secret"])
+    endpoint = connections.source(SOURCE)
+    return OAuthClient(HttpClient(SOURCE, base_url or endpoint.base_url, **http_options),
+                       endpoint.login, endpoint.secret)
 
 
 def extract(start: date | datetime | None = None, end: date | datetime | None = None, *,

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from psycopg import sql
 
-from ingestion import reference
+from ingestion import connections, reference
 from ingestion.clock import LOCAL_TZ
 from ingestion.config import settings
 from ingestion.http import HttpClient, Page, Response, SourceError, paginate
@@ -44,7 +44,8 @@ class DvcqgClient:
                  http: HttpClient | None = None, **http_options: Any) -> None:
         s = settings()
         self.page_size = page_size or s.dvcqg_page_size
-        self.http = http or HttpClient(SOURCE, base_url or s.dvcqg_base_url, **http_options)
+        self.http = http or HttpClient(SOURCE, base_url or connections.source(SOURCE).base_url,
+                                       **http_options)
 
     def __enter__(self) -> DvcqgClient:
         return self

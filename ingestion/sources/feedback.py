@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from ingestion.config import credentials, settings
+from ingestion import connections
+from ingestion.config import settings
 from ingestion.http import HttpClient
 from ingestion.load import Target
 from ingestion.sources.provincial import (
@@ -92,9 +93,9 @@ RATINGS_ENTITY = Entity(SOURCE, "ratings", "/api/v1/ratings", RATINGS, "r->>'MaD
 
 
 def client(base_url: str | None = None, **http_options: Any) -> OAuthClient:
-    s = settings()
-    return OAuthClient(HttpClient(SOURCE, base_url or s.feedback_base_url, **http_options),
-                       s.feedback_client_id, credentials()["feedback_client_secret"])
+    endpoint = connections.source(SOURCE)
+    return OAuthClient(HttpClient(SOURCE, base_url or endpoint.base_url, **http_options),
+                       endpoint.login, endpoint.secret)
 
 
 def extract(start: date | datetime | None = None, end: date | datetime | None = None, *,
