@@ -15,6 +15,7 @@ from airflow.sdk import DAG, Asset, get_current_context, task
 from ingestion import alerts
 from ingestion.config import retry_args
 from ingestion.dbt_cosmos import dbt_task_group
+from ingestion.transform import RECONCILIATION_MARTS
 
 RECONCILIATION = Asset("chiso://marts/index_reconciliation")
 
@@ -30,7 +31,7 @@ with DAG(
     tags=["chiso", "dvcqg", "index-766", "dbt"],
     doc_md=__doc__,
 ) as dag:
-    transform = dbt_task_group(select=["mart_index_reconciliation"])
+    transform = dbt_task_group(select=list(RECONCILIATION_MARTS))
 
     @task
     def mart_gate() -> dict:

@@ -19,6 +19,7 @@ from airflow.sdk import DAG, Asset, DeadlineReference, get_current_context, task
 from ingestion import alerts
 from ingestion.config import retry_args
 from ingestion.dbt_cosmos import dbt_task_group
+from ingestion.transform import WAREHOUSE_EXCLUDES
 
 WAREHOUSE = Asset("chiso://marts/warehouse")
 
@@ -52,8 +53,7 @@ with DAG(
 
         return require_raw_gates(PROVINCIAL_SOURCES)
 
-    transform = dbt_task_group(exclude=["mart_province_ranking", "mart_unit_official_scores",
-                                         "mart_province_group_scores", "mart_index_reconciliation"])
+    transform = dbt_task_group(exclude=list(WAREHOUSE_EXCLUDES))
 
     @task
     def mart_gate() -> dict:

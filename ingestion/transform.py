@@ -14,6 +14,11 @@ from ingestion import clock, pg
 from ingestion.config import PROJECT_ROOT, settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# Which DAG builds what: the national DAG its marts and what they are built from, chiso_index_reconciliation
+# the mart that reads both, the warehouse DAG everything else (ingestion/dbt_cosmos.py, bench/).
+NATIONAL_MARTS = ("mart_province_ranking", "mart_unit_official_scores", "mart_province_group_scores")
+RECONCILIATION_MARTS = ("mart_index_reconciliation",)
+WAREHOUSE_EXCLUDES = (*NATIONAL_MARTS, *RECONCILIATION_MARTS)
 FAILED = {"error", "fail", "runtime error"}
 
 
