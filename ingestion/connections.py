@@ -11,10 +11,10 @@ local default, so a data engineer manages credentials where Airflow users expect
 The base URL is built as Airflow's HttpHook builds it: `host` when it holds a whole URL, else
 `<schema or http>://host[:port]`. A source connection comes from anywhere Airflow reads one: an
 `AIRFLOW_CONN_<ID>` variable (JSON or URI), a secrets backend, or `airflow connections add` (the metadata
-database, seen from inside a task). The warehouse's cannot come from that metadata database, which lives on
-the warehouse's server: give it as AIRFLOW_CONN_CHISO_WAREHOUSE or in a secrets backend. A connection that is
-not defined leaves the CHISO_* settings (and the generated credentials file) in charge; a field a connection
-leaves empty falls back the same way.
+database, seen from inside a task). The warehouse's is read from AIRFLOW_CONN_CHISO_WAREHOUSE only: Airflow's
+own metadata database lives on that server, so no Airflow service can answer before it is known. A
+connection that is not defined leaves the CHISO_* settings (and the generated credentials file) in charge;
+a field a connection leaves empty falls back the same way.
 """
 
 from __future__ import annotations
@@ -83,10 +83,19 @@ def warehouse_url() -> str | None:
     return _warehouse_connection_url() or settings().warehouse_url
 
 
-@cache  # every database connection asks: the connection is read once per process
+@cache  # every database connection asks: the variable is read once per process
 def _warehouse_connection_url() -> str | None:
-    conn = lookup(WAREHOUSE_CONN_ID)
-    if conn is None or not conn.host:
+    """From the AIRFLOW_CONN_CHISO_WAREHOUSE variable alone, parsed as Airflow parses it: every process
+    (the scheduler's own metadata connection, the triggerer's callbacks, the CLI) needs the warehouse before
+    any Airflow service could answer."""
+    value = os.environ.get(f"AIRFLOW_CONN_{WAREHOUSE_CONN_ID.upper()}")
+    if not value:
+        return None
+    from airflow.sdk import Connection
+
+    parse = Connection.from_json if value.lstrip().startswith("{") else Connection.from_uri
+    conn = parse(value, conn_id=WAREHOUSE_CONN_ID)
+    if not conn.host:
         return None
     auth = quote(conn.login or "postgres", safe="") + (f":{quote(conn.password, safe='')}" if conn.password
                                                       else "")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import textwrap
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import pytest
 
@@ -86,11 +86,18 @@ def test_s4_is_read_with_the_connections_api_key(env) -> None:
         assert page.status == 200
 
 
-def test_the_warehouse_is_reached_through_its_connection(env, warehouse) -> None:
+@pytest.mark.parametrize("form", ["json", "uri"])
+def test_the_warehouse_is_reached_through_its_connection(env, warehouse, form) -> None:
     server = pg.server()
-    env.setenv("AIRFLOW_CONN_CHISO_WAREHOUSE", json.dumps({
-        "conn_type": "postgres", "host": server.host, "port": server.port, "schema": server.admin_db,
-        "login": server.admin_user, "password": server.admin_password}))
+    value = json.dumps({"conn_type": "postgres", "host": server.host, "port": server.port,
+                        "schema": server.admin_db, "login": server.admin_user,
+                        "password": server.admin_password})
+    if form == "uri":
+        value = (f"postgres://{quote(server.admin_user, safe='')}:{quote(server.admin_password, safe='')}"
+                 f"@{server.host}:{server.port}/{server.admin_db}")
+    env.setenv("CHISO_WAREHOUSE_URL", "postgresql://nobody@127.0.0.1:9/postgres")  # the connection wins
+    env.setenv("AIRFLOW_CONN_CHISO_WAREHOUSE", value)
+    settings.cache_clear()
     connections._warehouse_connection_url.cache_clear()
     assert not pg.is_private()
     with pg.connect("reader") as conn:
