@@ -338,6 +338,10 @@ def test_a_backfill_of_the_two_days_gives_the_raw_rows_of_the_two_nights(local_n
                              lambda: local_nights.finished(PROVINCIAL, 2, "backfill"))
     assert [_local(r["logical_date"]) for r in runs] == [_local(n) for n in NIGHTS]
     assert local_nights.sql(RAW_WINDOW_SQL, *RAW_WINDOW)[0] == nightly
+    # the back-filled raw assets republish the warehouse; waited for, so that no warehouse run is left
+    # queued behind max_active_runs to absorb the asset events of the next test's night
+    local_nights.wait("the warehouse after the back-fill",
+                      lambda: local_nights.warehouse_after(runs[-1]["dag_run_id"]))
 
 
 @pytest.fixture(scope="module")
