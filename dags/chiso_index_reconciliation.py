@@ -42,9 +42,10 @@ with DAG(
     @task(outlets=[RECONCILIATION])
     def publish() -> int:
         from ingestion.pipeline import publish as record_publication
+        from ingestion.pipeline import run_time
 
         context = get_current_context()
-        day = (context.get("logical_date") or context["dag_run"].run_after).date()
+        day = run_time(context).date()
         return record_publication(RECONCILIATION.uri, day, day, context["run_id"])
 
     transform >> mart_gate() >> publish()

@@ -23,12 +23,6 @@ from ingestion.transform import WAREHOUSE_EXCLUDES
 
 WAREHOUSE = Asset("chiso://marts/warehouse")
 
-def _run_time():
-    """The logical date, or for an asset-triggered run (which has none) the time it ran for."""
-    context = get_current_context()
-    return context.get("logical_date") or context["dag_run"].run_after
-
-
 with DAG(
     dag_id="chiso_warehouse",
     description="dbt: dims, facts, service index per unit and day, data quality; dbt docs",
@@ -74,15 +68,17 @@ with DAG(
     @task
     def unit_reports() -> dict:
         """Every unit's report for the month of the run (ingestion.report.reports_for_run)."""
+        from ingestion.pipeline import run_time
         from ingestion.report import reports_for_run
 
-        return reports_for_run(_run_time())
+        return reports_for_run(run_time(get_current_context()))
 
     @task(outlets=[WAREHOUSE])
     def publish() -> int:
         from ingestion.pipeline import publish as record_publication
+        from ingestion.pipeline import run_time
 
-        day = _run_time().date()
+        day = run_time(get_current_context()).date()
         return record_publication(WAREHOUSE.uri, day, day, get_current_context()["run_id"])
 
     @task

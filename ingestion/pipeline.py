@@ -77,6 +77,11 @@ def publish(dataset: str, window_start: date, window_end: date, pipeline_run: st
 PROVINCIAL_SOURCES = ("dossiers", "feedback", "centres")
 
 
+def run_time(context) -> datetime:
+    """A task's logical date, or for an asset-triggered run (which has none) the time it ran for."""
+    return context.get("logical_date") or context["dag_run"].run_after
+
+
 def run_type_of(run) -> str:
     """A DAG run's type as its plain value ("scheduled", "backfill", ...): the Task SDK's enum prints as
     "DagRunType.SCHEDULED"."""
