@@ -91,7 +91,10 @@ def cmd_down(args: argparse.Namespace) -> None:
 def cmd_status(args: argparse.Namespace) -> None:
     from ingestion import orchestration, pg, services, superset
 
-    print(f"{'postgres':22} {pg.private_status()}")
+    postgres = pg.private_status()
+    print(f"{'postgres':22} {postgres}")
+    if not pg.is_private() or postgres.startswith("running"):
+        print(f"{'loads':22} {_loads()}")
     for source in SOURCES:
         pid = services.pid_of(f"sandbox-{source}")
         print(f"{'sandbox-' + source:22} {f'running (pid {pid})' if pid else 'stopped'}")
@@ -99,6 +102,19 @@ def cmd_status(args: argparse.Namespace) -> None:
     running = orchestration.status()
     for name in [n for n in orchestration.service_names() if n in running] or ["airflow"]:
         print(f"{name:22} {f'running (pid {running[name]})' if name in running else 'stopped'}")
+
+
+def _loads() -> str:
+    """Loads in progress; a load whose process or database died is marked failed here (and its work tables
+    dropped), as the next load would."""
+    from ingestion import load, pg
+
+    with pg.connect("loader", autocommit=True) as conn:
+        dead = load.reap_dead_runs(conn)
+        running = conn.execute("select count(*) from audit.extract_runs where status = 'running'"
+                               ).fetchone()[0]
+    died = f"; died, now marked failed: run {', '.join(map(str, dead))}" if dead else ""
+    return f"{running} running{died}"
 
 
 def cmd_warehouse_url(args: argparse.Namespace) -> None:

@@ -54,6 +54,11 @@ class Settings:
     feedback_client_id: str = field(default_factory=lambda: _env("FEEDBACK_CLIENT_ID", "chiso"))
     centres_base_url: str = field(default_factory=lambda: _base_url("centres"))
     provincial_page_size: int = field(default_factory=lambda: int(_env("PROVINCIAL_PAGE_SIZE", "1000")))
+    # What a timed list (S2 dossiers, S3 feedback and ratings) holds for a window, for the completeness
+    # check: "versions" (default; the contract: a record "is sent whole each time it changes", so every
+    # version changed in the window is listed and counted) or "latest" (each record once, as it is now:
+    # the check then counts distinct ids, which is stricter for such a server).
+    provincial_listing: str = field(default_factory=lambda: _env("PROVINCIAL_LISTING", "versions"))
     sandbox_dvcqg_port: int = field(default_factory=lambda: sandbox_port("dvcqg"))
     superset_port: int = field(default_factory=lambda: int(_env("SUPERSET_PORT", "8088")))
     superset_admin_user: str = field(default_factory=lambda: _env("SUPERSET_ADMIN_USER", "admin"))

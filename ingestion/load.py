@@ -5,12 +5,14 @@ is staged: PostgreSQL parses the page (or takes the Python (context, record) pai
 record's checks, derived values and typed columns once, into the load's work table (see _Staging). Two
 database sessions stage pages in turn while a helper thread fetches, lands and NFC-normalises the next ones,
 so Python and PostgreSQL work on both cores at once. At the end, one transaction: decide each staged
-record's fate from its typed row (repeats, stale copies, conflicts, duplicate keys, window), reject the bad
-ones to quarantine.records with a reason, delete the window's rows from the raw table, insert the typed
-rows, run the caller's `on_commit` (e.g. move a watermark) and finish the audit row. A failure anywhere
-leaves raw as it was and the audit row 'failed' with a one-line error. Counts reconcile by construction:
-received = loaded + quarantined (exact repeats of a record, when the target drops them, are counted apart
-in details.repeats).
+record's fate from its typed row (repeats, conflicts, duplicate keys, window, versions already in raw),
+reject the bad ones to quarantine.records with a reason (once per record and reason, however many runs see
+it), replace the window's rows in the raw table (or, for a table that keeps history, add the versions it
+does not hold yet), run the caller's `on_commit` (e.g. move a watermark) and finish the audit row. A
+failure anywhere leaves raw as it was and the audit row 'failed' with a one-line error; a load whose
+process or database dies is marked failed by the next load or `chiso status` (reap_dead_runs), which also
+drops its work tables. Counts reconcile by construction: received = loaded + quarantined (exact repeats of
+a record, when the target drops them, are counted apart in details.repeats).
 """
 
 from __future__ import annotations
@@ -78,12 +80,14 @@ class Target:
     # Sources that may send a record twice while paging: identical copies (same key, same content) are
     # loaded once and counted in details.repeats instead of being quarantined as duplicates.
     repeats: bool = False
-    # Records of one page sharing these columns (the source's id) but differing in content are all
-    # quarantined.
+    # Records of one page sharing these columns (the source's id, or id and version) but differing in
+    # content are all quarantined.
     conflict_key: tuple[str, ...] = ()
-    # With conflict_key: keep only the newest version (this column) of an id seen twice in one load; older
-    # ones (it changed while we paged) are counted in details.superseded.
-    newest: str | None = None
+    # Raw keeps the history of what was received (the key names a version, e.g. id and update time): a load
+    # adds the versions it has not seen and never deletes. A version already in raw is counted as loaded
+    # (details.already_in_raw) when it is the same record, and quarantined when it is not (raw keeps the
+    # first). Without history the load replaces the window's rows (lists and published figures).
+    history: bool = False
 
 
 @dataclass
@@ -119,10 +123,11 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
              session: dict[str, str] | None = None,
              verify: Callable[[psycopg.Connection], Iterable[SourcePage] | None] | None = None,
              on_commit: Callable[[psycopg.Connection, RunResult], None] | None = None) -> RunResult:
-    """Land and load `pages` (consumed lazily, after the audit row exists) replacing `window` in the table.
+    """Land and load `pages` (consumed lazily, after the audit row exists) into the window of the table.
 
-    `window` is a SQL predicate over the raw table's columns selecting the rows this load replaces; a
-    record whose typed row falls outside it is quarantined, so a load never touches rows outside it.
+    `window` is a SQL predicate over the raw table's columns selecting the rows this load replaces (or, for
+    a target that keeps history, adds to); a record whose typed row falls outside it is quarantined, so a
+    load never touches rows outside it.
     `session`: settings (name -> value, e.g. chiso.pii_salt) the target's SQL reads with current_setting().
     `verify(conn)`: called once the pages are consumed, with the staged records in view `_chiso_load`;
     returns more pages to stage (then it is called again) or None when satisfied; raising fails the run.
@@ -131,11 +136,14 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
     """
     started = time.monotonic()
     with pg.connect("loader", autocommit=True) as conn:
-        run_id = conn.execute(
-            "insert into audit.extract_runs (source, entity, window_start, window_end, status, details)"
-            " values (%s, %s, %s, %s, 'running', %s) returning run_id",
-            (source, entity, window_start, window_end, orjson.dumps(details or {}).decode()),
-        ).fetchone()[0]
+        reap_dead_runs(conn)
+        with conn.transaction():  # the run's lock is held before anyone can see it 'running'
+            run_id = conn.execute(
+                "insert into audit.extract_runs (source, entity, window_start, window_end, status, details)"
+                " values (%s, %s, %s, %s, 'running', %s) returning run_id",
+                (source, entity, window_start, window_end, orjson.dumps(details or {}).decode()),
+            ).fetchone()[0]
+            conn.execute("select pg_advisory_lock(%s, %s)", (RUN_LOCK, run_id))
         result = RunResult(run_id, source, entity, details=dict(details or {}))
         result.landing_path = landing.relative(landing.run_dir(source, entity, run_id))
         checksums: list[str] = []
@@ -177,8 +185,8 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
             result.seconds = time.monotonic() - started
             try:
                 _update_audit(conn, result, "failed")
-            except psycopg.Error:  # the connection itself died: the row stays 'running', the log says why
-                log.exception("could not mark run %s failed", run_id)
+            except psycopg.Error as db_error:  # the connection died: the next run or `chiso status` reaps it
+                log.error("could not mark run %s failed: %s", run_id, one_line(db_error))
             log.error("%s/%s run %s failed: %s", source, entity, run_id, result.error)
             raise
         finally:
@@ -187,6 +195,36 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
     log.info("%s/%s run %s: %d pages, %d received, %d loaded, %d quarantined", source, entity, run_id,
              result.pages, result.records_received, result.records_loaded, result.records_quarantined)
     return result
+
+
+RUN_LOCK = 766  # advisory lock class of a load in progress: (RUN_LOCK, run_id), held by the load's session
+DIED = "the run died: its database session ended before it finished (process killed or database restarted)"
+
+
+def reap_dead_runs(conn: psycopg.Connection) -> list[int]:
+    """Runs left 'running' by a session that is gone (the lock a live load holds is free): each is marked
+    failed with the reason; then every work table of a load that is not running is dropped (they hold
+    personal data in clear). Safe at any time, from any session of the loader (autocommit)."""
+    dead = []
+    running = conn.execute("select run_id from audit.extract_runs where status = 'running'").fetchall()
+    for (run_id,) in running:
+        if conn.execute("select pg_try_advisory_lock(%s, %s)", (RUN_LOCK, run_id)).fetchone()[0]:
+            try:
+                conn.execute("update audit.extract_runs set status = 'failed', error = %s,"
+                             " finished_at = clock_timestamp() where run_id = %s and status = 'running'",
+                             (DIED, run_id))
+            finally:
+                conn.execute("select pg_advisory_unlock(%s, %s)", (RUN_LOCK, run_id))
+            dead.append(run_id)
+            log.warning("run %s died before it finished: marked failed", run_id)
+    leftovers = conn.execute(
+        "select t.tablename from pg_tables t left join audit.extract_runs a"
+        "  on a.run_id::text = substring(t.tablename from '[0-9]+$')"
+        " where t.schemaname = 'loading' and t.tablename ~ '^(typed|keys)_[0-9]+$'"
+        "  and a.status is distinct from 'running'").fetchall()
+    for (name,) in leftovers:
+        conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier("loading", name)))
+    return dead
 
 
 PAGE_SEQ = 1_000_000  # seq = page_no * PAGE_SEQ + position: record order without a sequence
@@ -353,7 +391,6 @@ class _Staging:
         self._lock = threading.Lock()
         self._helpers: list[psycopg.Connection] = []
         self._prepare_session(conn)
-        self._drop_leftovers(run_id)
         dummy = sql.SQL("select 0::bigint as seq, 0 as page_no, ''::text as landing_file, '{}'::jsonb as c,"
                         " '{}'::jsonb as r")
         # no autovacuum: the table lives for one load and is written once (it would compete for the cores)
@@ -361,8 +398,7 @@ class _Staging:
                              " with no data").format(self.table, self._typing(dummy)))
         # The narrow side of each staged row (what the final verdict reads: keys, ids, reason, window, and
         # where the row is), so the verdict never scans the records themselves.
-        newest = (target.newest,) if target.newest else ()
-        narrow = [*dict.fromkeys(("page_no", *target.key, *target.conflict_key, *newest))]
+        narrow = [*dict.fromkeys(("page_no", *target.key, *target.conflict_key))]
         self.narrow = sql.SQL(", ").join(sql.Identifier(c) for c in narrow)
         self.keys = sql.Identifier("loading", f"keys_{run_id}")
         conn.execute(sql.SQL("create unlogged table {} with (autovacuum_enabled = false) as select seq,"
@@ -397,19 +433,6 @@ class _Staging:
         conn.execute("drop table if exists _chiso_items")
         conn.execute("create temp table _chiso_items (seq bigint, page_no integer, landing_file text,"
                      " c jsonb, r jsonb)")
-
-    def _drop_leftovers(self, run_id: int) -> None:
-        """Work tables of loads that ended without dropping theirs (the process died): not running any more,
-        or still 'running' a day on."""
-        stale = self.conn.execute(
-            "select t.tablename from pg_tables t left join audit.extract_runs a"
-            "  on a.run_id::text = substring(t.tablename from '[0-9]+$')"
-            " where t.schemaname = 'loading' and t.tablename ~ '^(typed|keys)_[0-9]+$'"
-            "  and a.run_id is distinct from %s"
-            "  and (a.run_id is null or a.status <> 'running' or a.started_at < now() - interval '1 day')",
-            (run_id,)).fetchall()
-        for (name,) in stale:
-            self.conn.execute(sql.SQL("drop table if exists {}").format(sql.Identifier("loading", name)))
 
     def close(self) -> None:
         for helper in self._helpers:
@@ -532,13 +555,17 @@ class _Staging:
                 self.rows += rows
 
     def finish(self, result: RunResult) -> None:
-        """Inside the caller's transaction: decide, quarantine, replace the window, insert typed rows.
+        """Inside the caller's transaction: decide, quarantine, replace the window (or add the new versions),
+        insert typed rows.
 
         One narrow pass over the typed rows decides the fate of the records that are not loaded
-        (_chiso_verdict: seq, tid, reason, repeat, superseded); the others go into the raw table as typed.
+        (_chiso_verdict: seq, tid, repeat, present, reason); the others go into the raw table as typed.
         """
         conn, target, typed = self.conn, self.target, self.table
+        table = _ident(target.table)
         conn.execute("set local work_mem = '256MB'")
+        # one load of a table decides against raw at a time (two would both find a version new)
+        conn.execute("select pg_advisory_xact_lock(hashtext(%s))", (target.table,))
         keys = sql.SQL(", ").join(sql.Identifier(k) for k in target.key)
         key_missing = sql.SQL(" or ").join(
             sql.SQL("{} is null").format(sql.Identifier(k)) for k in target.key)
@@ -546,31 +573,19 @@ class _Staging:
         # identical content is the same record, rejected or not (a rejected one is quarantined once)
         repeat = (sql.SQL("coalesce(h is not null and row_number() over (partition by {}, h order by seq)"
                           " > 1, false)").format(keys) if target.repeats else false)
-        # Copies of one id in one page that differ: an older one is stale (the newest is kept, the stale copy
-        # quarantined); copies at the same version cannot be told apart (all quarantined).
-        stale = conflict = superseded = false
-        if target.conflict_key:
-            ids = sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key)
-            page_ids = sql.SQL("partition by page_no, {}").format(ids)
-            if target.newest:
-                v = sql.Identifier(target.newest)
-                stale = sql.SQL("coalesce(reason is null and {v} < max({v}) over ({p}), false)").format(
-                    v=v, p=page_ids)
-                conflict = sql.SQL("coalesce(reason is null and min(h) over ({p}, {v})"
-                                   " <> max(h) over ({p}, {v}), false)").format(v=v, p=page_ids)
-                superseded = sql.SQL("coalesce(reason is null and {v} < max({v}) over (partition by {ids}),"
-                                     " false)").format(v=v, ids=ids)
-            else:
-                conflict = sql.SQL("coalesce(reason is null and min(h) over ({p}) <> max(h) over ({p}),"
-                                   " false)").format(p=page_ids)
-        # Only records sharing their key or id with another (or missing one) can be repeats, stale,
-        # conflicting or duplicates: the window functions (sorts) run over those few; every other record is
-        # decided by its own row (hash aggregates find the shared keys and ids).
+        conflict = false
         ids_missing = false
+        # Only records sharing their key or id with another (or missing one) can be repeats, conflicting or
+        # duplicates: the window functions (sorts) run over those few; every other record is decided by its
+        # own row (hash aggregates find the shared keys and ids).
         shared = [sql.SQL("({}) in (select {} from _chiso_keys)").format(keys, keys)]
         ctes = [sql.SQL("_chiso_keys as (select {k} from {t} where not ({m}) group by {k}"
                         " having count(*) > 1)").format(k=keys, t=self.keys, m=key_missing)]
         if target.conflict_key:
+            ids = sql.SQL(", ").join(sql.Identifier(k) for k in target.conflict_key)
+            # copies of one id in one page that differ cannot be told apart: all quarantined
+            conflict = sql.SQL("coalesce(reason is null and min(h) over (partition by page_no, {})"
+                               " <> max(h) over (partition by page_no, {}), false)").format(ids, ids)
             ids_missing = sql.SQL(" or ").join(sql.SQL("{} is null").format(sql.Identifier(k))
                                                for k in target.conflict_key)
             shared.append(sql.SQL("({}) in (select {} from _chiso_ids)").format(ids, ids))
@@ -580,49 +595,43 @@ class _Staging:
                                                          sql.SQL(" or ").join(shared))
         conn.execute(sql.SQL(
             "create temp table _chiso_verdict on commit drop as with {ctes}"
-            " select * from (select seq, tid, dropped as repeat,"
-            "  superseded and dropped and not plain_repeat as superseded,"
-            "  case when dropped then null when reason is not null then reason"
-            "  when row_number() over (partition by dropped, {keys} order by seq desc) > 1"
+            " select seq, tid, repeat, false as present, reason from (select seq, tid, repeat,"
+            "  case when repeat then null when verdict is not null then verdict"
+            "  when row_number() over (partition by repeat, {keys} order by seq desc) > 1"
             "   then 'duplicate key within the load (the later page wins)' end as reason"
-            " from (select seq, tid, {keys}, superseded, repeat as plain_repeat,"
-            "   repeat or (superseded and verdict is null) as dropped, verdict as reason"
-            "  from (select *, case when repeat then null"
-            "    when reason is not null then reason"
-            "    when {key_missing} then 'missing key value'"
-            "    when stale then 'stale copy of an id in the same page (the newest is kept)'"
-            "    when conflict then 'conflicting copies of one id in a page'"
-            "    when not in_window then 'outside the load window' end as verdict"
-            "   from (select seq, tid, reason, {keys}, in_window, {repeat} as repeat, {stale} as stale,"
-            "     {conflict} as conflict, {superseded} as superseded"
-            "    from (select k.*, (select {h} from {typed} l where l.ctid = k.tid) as h"
-            "     from {narrow} k where {candidate}) c) y) z) f) v"
+            " from (select seq, tid, {keys}, repeat, case when repeat then null"
+            "   when reason is not null then reason"
+            "   when {key_missing} then 'missing key value'"
+            "   when conflict then 'conflicting copies of one id in a page'"
+            "   when not in_window then 'outside the load window' end as verdict"
+            "  from (select seq, tid, reason, {keys}, in_window, {repeat} as repeat, {conflict} as conflict"
+            "   from (select k.*, (select {h} from {typed} l where l.ctid = k.tid) as h"
+            "    from {narrow} k where {candidate}) c) y) z) v"
             " where repeat or reason is not null"
             " union all"
             " select seq, tid, false, false, coalesce(reason, 'outside the load window') from {narrow}"
             " where not ({candidate}) and (reason is not null or not in_window)"
         ).format(ctes=sql.SQL(", ").join(ctes), key_missing=key_missing, keys=keys, repeat=repeat,
-                 stale=stale, conflict=conflict, superseded=superseded, candidate=candidate, typed=typed,
-                 narrow=self.keys,
+                 conflict=conflict, candidate=candidate, typed=typed, narrow=self.keys,
                  h=sql.SQL("jsonb_hash_extended(r, 0)" if target.repeats or target.conflict_key else "0")))
-        repeats, older = conn.execute(
-            "select count(*) filter (where repeat and not superseded), count(*) filter (where superseded)"
-            " from _chiso_verdict").fetchone()
-        received = self.rows - repeats - older
         conn.execute("create index on _chiso_verdict (seq)")
+        if target.history:
+            # versions already in raw: the same record is not inserted again; a different one is quarantined
+            conn.execute(sql.SQL(
+                "insert into _chiso_verdict select l.seq, l.ctid, false, x.record = ({rec}),"
+                " case when x.record <> ({rec}) then 'a different record under this version''s key is already"
+                " in raw (raw keeps the first)' end"
+                " from {typed} l join {table} x using ({keys})"
+                " where not exists (select from _chiso_verdict v where v.seq = l.seq)"
+            ).format(rec=sql.SQL(target.record), typed=typed, table=table, keys=keys))
+        repeats, present = conn.execute(
+            "select count(*) filter (where repeat), count(*) filter (where present) from _chiso_verdict"
+        ).fetchone()
+        result.records_received = self.rows - repeats
         conn.execute("analyze _chiso_verdict")
-        cur = conn.execute(sql.SQL(
-            "insert into quarantine.records (run_id, source, entity, landing_file, page_no, record_key,"
-            " record, reason) select {run}, {src}, {ent}, l.landing_file, l.page_no, {rk}, {qrec}, v.reason"
-            " from {typed} l join _chiso_verdict v on v.seq = l.seq"
-            " where v.reason is not null and l.ctid = any(array(select tid from _chiso_verdict"
-            "  where reason is not null))"
-            " order by l.seq").format(typed=typed, run=sql.Literal(result.run_id),
-                                      src=sql.Literal(result.source), ent=sql.Literal(result.entity),
-                                      rk=sql.SQL(target.record_key), qrec=sql.SQL(target.quarantine_record)))
-        result.records_quarantined = cur.rowcount
-        table = _ident(target.table)
-        conn.execute(sql.SQL("delete from {} where {}").format(table, self.window))
+        result.records_quarantined = self._quarantine(result)
+        if not target.history:
+            conn.execute(sql.SQL("delete from {} where {}").format(table, self.window))
         cols = sql.SQL(", ").join(sql.Identifier(c) for c in target.columns)
         cur = conn.execute(sql.SQL(
             "insert into {table} ({cols}, record, run_id, landing_file, page_no)"
@@ -630,15 +639,40 @@ class _Staging:
             " where not exists (select from _chiso_verdict v where v.seq = l.seq)"
         ).format(table=table, cols=cols, rec=sql.SQL(target.record), run=sql.Literal(result.run_id),
                  typed=typed))
-        result.records_loaded = cur.rowcount
-        result.records_received = received
+        result.records_loaded = cur.rowcount + present
         if target.repeats:
             result.details["repeats"] = repeats
-        if target.newest:
-            result.details["superseded"] = older
+        if target.history:
+            result.details["already_in_raw"] = present
         if result.records_received != result.records_loaded + result.records_quarantined:  # cannot happen
             raise RuntimeError(f"counts do not reconcile: {result.records_received} received, "
                                f"{result.records_loaded} loaded, {result.records_quarantined} quarantined")
+
+    def _quarantine(self, result: RunResult) -> int:
+        """The rejected records into quarantine.records, one row per record and reason whatever the number of
+        runs that saw it (a record seen again moves last_run_id and times_seen); returns how many this load
+        rejected. A record that is not JSON (a page PostgreSQL cannot read) has no hash: one row per run."""
+        conn, target = self.conn, self.target
+        conn.execute(sql.SQL(
+            "insert into quarantine.records as q (run_id, last_run_id, source, entity, landing_file, page_no,"
+            " record_key, record, record_hash, reason)"
+            " select {run}, {run}, {src}, {ent}, landing_file, page_no, record_key, record, record_hash,"
+            "  reason"
+            " from (select *, row_number() over (partition by record_hash, reason order by seq) as nth"
+            "  from (select l.seq, l.landing_file, l.page_no, {rk} as record_key, {qrec} as record,"
+            "   md5(({qrec})::text) as record_hash, v.reason"
+            "   from {typed} l join _chiso_verdict v on v.seq = l.seq"
+            "   where v.reason is not null and l.ctid = any(array(select tid from _chiso_verdict"
+            "    where reason is not null))) x) y"
+            " where record_hash is null or nth = 1"
+            " order by seq"
+            " on conflict (source, entity, reason, record_hash) where record_hash is not null"
+            " do update set last_run_id = excluded.run_id, times_seen = q.times_seen + 1"
+            "  where q.last_run_id is distinct from excluded.run_id"
+        ).format(typed=self.table, run=sql.Literal(result.run_id), src=sql.Literal(result.source),
+                 ent=sql.Literal(result.entity), rk=sql.SQL(target.record_key),
+                 qrec=sql.SQL(target.quarantine_record)))
+        return conn.execute("select count(*) from _chiso_verdict where reason is not null").fetchone()[0]
 
 
 def _update_audit(conn: psycopg.Connection, result: RunResult, status: str) -> None:

@@ -661,10 +661,13 @@ class Province:
         return (_prefix_rank(self.seed)[unit] << 44) + (day << 22) + num
 
     def window_index(self, first: int, end: int, at: int,
-                     moved: dict[tuple[int, int], int] | None = None) -> np.ndarray:
+                     moved: dict[tuple[int, int], int] | None = None, versions: bool = False) -> np.ndarray:
         """Dossiers whose NgayCapNhat as of `at` is in [first, end), sorted by (NgayCapNhat, MaHoSo):
         an (n, 3) int64 array of (NgayCapNhat, day, num). `moved` ((day, num) -> time; the shift fault)
-        gives some dossiers a newer NgayCapNhat, or adds dossiers that arrived (num >= the day's count)."""
+        gives some dossiers a newer NgayCapNhat, or adds dossiers that arrived (num >= the day's count).
+        `versions`: every version instead, one row per change (event) in [first, end) up to `at`."""
+        if versions:
+            return self._version_index(first, end, at)
         parts = []
         if moved:  # arrivals: dossiers beyond their day's count, as of their arrival time
             new = [(t, d, n) for (d, n), t in moved.items()
@@ -691,6 +694,20 @@ class Province:
                                        self.sort_key(lives.unit[idx], lives.day[idx], idx)], axis=1))
         return _sorted(parts)
 
+    def _version_index(self, first: int, end: int, at: int) -> np.ndarray:
+        parts = []
+        for d in range(max(first // DAY - MAX_LIFE - 1, self.start.toordinal()), min(end, at + 1) // DAY + 2):
+            lives = self.day_lives(d)
+            if lives is None:
+                continue
+            ev = lives.events
+            hit = (ev >= first) & (ev < end) & (ev <= at)
+            rows, cols = np.nonzero(hit)
+            if len(rows):
+                parts.append(np.stack([ev[rows, cols], lives.day[rows], rows,
+                                       self.sort_key(lives.unit[rows], lives.day[rows], rows)], axis=1))
+        return _sorted(parts)
+
     def iter_days(self, first: date, last: date) -> Iterator[Lives]:
         """Every receipt day's lifecycles, one day at a time (streams: memory = one day)."""
         d = first.toordinal()
@@ -705,16 +722,19 @@ class Province:
     def ma_ho_so(self, unit: int, day: int, num: int) -> str:
         return f"{self.units[unit].prefix}-{_ymd(day)[2:]}-{num + 1:0{self.width}d}"
 
-    def records(self, keys: np.ndarray, at: int, moved: dict[tuple[int, int], int] | None = None
-                ) -> list[dict[str, Any]]:
-        """Full dossier records as of `at` for index rows (NgayCapNhat, day, num), in that order."""
+    def records(self, keys: np.ndarray, at: int, versions: bool = False) -> list[dict[str, Any]]:
+        """Full dossier records as of `at` for index rows (NgayCapNhat, day, num), in that order;
+        `versions`: each as it was at its row's NgayCapNhat (a version index)."""
         if not len(keys):
             return []
         lives = self.lives(keys[:, 1], keys[:, 2])
-        counts = {d: self.count(date.fromordinal(d)) for d in set(keys[:, 1].tolist())}
-        # an arrival (shift fault) shows its state as of its arrival time
-        arrived = np.array([n >= counts[d] for d, n in keys[:, 1:3].tolist()])
-        row_at = np.where(arrived, np.minimum(keys[:, 0], at), at)
+        if versions:
+            row_at = keys[:, 0]
+        else:
+            counts = {d: self.count(date.fromordinal(d)) for d in set(keys[:, 1].tolist())}
+            # an arrival (shift fault) shows its state as of its arrival time
+            arrived = np.array([n >= counts[d] for d, n in keys[:, 1:3].tolist()])
+            row_at = np.where(arrived, np.minimum(keys[:, 0], at), at)
         upd, status = lives.as_of(row_at)
         upd = np.maximum(keys[:, 0], upd)  # a moved dossier's newer time
         return [self._record(lives, r, int(upd[r]), int(status[r]), int(row_at[r])) for r in range(len(keys))]

@@ -9,8 +9,11 @@ grant_type=client_credentials, client_id, client_secret; HTTP Basic also accepte
 an unknown or expired token gets 401. Lists answer `{"content", "number", "size", "totalElements",
 "totalPages"}` (0-based `page`, `size` 1..1000, default page 0 and size 1000).
 - S2: `/api/v1/dossiers?updatedFrom=&updatedTo=&page=&size=` (from inclusive, to exclusive; ordered by
-  NgayCapNhat then MaHoSo), `/api/v1/procedures`, `/api/v1/units`. Times: ISO-8601 with an offset or Z,
-  naive (local time) or a bare date; a fraction of a second rounds up to the next whole second.
+  NgayCapNhat then MaHoSo), `/api/v1/procedures`, `/api/v1/units`. `listing="versions"` (`--listing`)
+  lists every version of a dossier changed in the window (one per change, each as it was then); the
+  default lists each dossier once, as it is now (the shift faults act on that listing only). Times:
+  ISO-8601 with an offset or Z, naive (local time) or a bare date; a fraction of a second rounds up to
+  the next whole second.
 - S3: `/api/v1/feedback` and `/api/v1/ratings` with the same parameters (ordered by NgayCapNhat then
   MaPAKN / MaDanhGia).
 - S4: header `X-Api-Key` (missing: 401, wrong: 403 with a JSON body); `/api/v1/centres`,
@@ -101,6 +104,11 @@ def credential(source: str) -> tuple[str | None, str]:
     return client_id, secret
 
 
+# S2 dossiers: "latest" lists the window's dossiers once each, as they are now; "versions" lists every
+# version, one per change in the window (the contract's "sent whole each time it changes").
+LISTINGS = ("latest", "versions")
+
+
 class State:
     """What a provincial sandbox server knows: the province, credentials, tokens, clock, shift changes
     and a small cache of window indexes (so the pages of one query see one sorted list)."""
@@ -114,12 +122,16 @@ class State:
         secret: str,
         token_lifetime: int = 300,
         as_of: int | None = None,
+        listing: str = "latest",
     ) -> None:
         self.source, self.province = source, province
         self.feedback = pv.Feedback(province)
         self.centres = pv.Centres(province)
         self.client_id, self.secret, self.token_lifetime = client_id, secret, token_lifetime
         self.clock = as_of
+        if listing not in LISTINGS:
+            raise ValueError(f"listing must be one of {', '.join(LISTINGS)}, not {listing!r}")
+        self.versions = listing == "versions"
         self.lock = threading.RLock()
         self.tokens: dict[str, float] = {}  # token -> expiry (monotonic)
         self.issued = 0
@@ -164,7 +176,7 @@ class State:
                     break
             else:
                 if entity == "dossiers":
-                    idx = self.province.window_index(first, end, at, self.moved)
+                    idx = self.province.window_index(first, end, at, self.moved, self.versions)
                 elif entity == "feedback":
                     idx = self.feedback.feedback_index(first, end, at)
                 elif entity == "ratings":
@@ -435,7 +447,7 @@ def _timed(entity: str) -> Callable[..., dict[str, Any]]:
         idx = state.index(entity, first, end, at)
         keys = idx[page * size : (page + 1) * size]
         if entity == "dossiers":
-            rows = state.province.records(keys, at)
+            rows = state.province.records(keys, at, state.versions)
         elif entity == "feedback":
             rows = state.feedback.feedback(keys, at)
         else:
@@ -494,6 +506,7 @@ def make_server(
     api_key: str | None = None,
     token_lifetime: int = 300,
     fault_rate: float = 0.0,
+    listing: str = "latest",
     verbose: bool = False,
 ) -> ProvincialServer:
     if source not in SOURCES:
@@ -509,7 +522,7 @@ def make_server(
         start = last - timedelta(days=history_days)
     province = pv.Province(seed, dossiers_per_day, history_days, start)
     state = State(source, province, client_id=client_id, secret=secret, token_lifetime=token_lifetime,
-                  as_of=fixed_at)
+                  as_of=fixed_at, listing=listing)
     return ProvincialServer((host, port), state, Faults(rate=fault_rate), verbose)
 
 
@@ -545,6 +558,9 @@ def main(argv: list[str] | None = None) -> None:
     pv.province_options(parser)
     parser.add_argument("--token-lifetime", type=int, default=300)
     parser.add_argument("--fault-rate", type=float, default=0.0)
+    parser.add_argument("--listing", choices=LISTINGS, default="latest",
+                        help="S2 dossiers: list each dossier's current state once (latest), or every"
+                             " version (each change) in the window (versions)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
     port = args.port
@@ -565,6 +581,7 @@ def main(argv: list[str] | None = None) -> None:
         as_of=args.as_of,
         token_lifetime=args.token_lifetime,
         fault_rate=args.fault_rate,
+        listing=args.listing,
         verbose=args.verbose,
     )
     print(

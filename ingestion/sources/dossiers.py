@@ -116,8 +116,8 @@ DOSSIERS = Target(
     record=WITHOUT_PII,
     quarantine_record=WITHOUT_PII,  # quarantine is readable by dbt and the dashboards' role
     repeats=True,
-    conflict_key=("ma_ho_so",),
-    newest="ngay_cap_nhat",
+    conflict_key=("ma_ho_so", "ngay_cap_nhat"),
+    history=True,  # raw keeps every version received; staging takes the newest
 )
 
 UNITS_ENTITY = Entity(SOURCE, "units", "/api/v1/units", UNITS, "r->>'MaDonVi'")

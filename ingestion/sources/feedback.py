@@ -60,8 +60,8 @@ FEEDBACK = Target(
     ),
     record_key="r->>'MaPAKN'",
     repeats=True,
-    conflict_key=("ma_pakn",),
-    newest="ngay_cap_nhat",
+    conflict_key=("ma_pakn", "ngay_cap_nhat"),
+    history=True,
 )
 
 RATINGS = Target(
@@ -82,8 +82,8 @@ RATINGS = Target(
     ),
     record_key="r->>'MaDanhGia'",
     repeats=True,
-    conflict_key=("ma_danh_gia",),
-    newest="ngay_cap_nhat",
+    conflict_key=("ma_danh_gia", "ngay_cap_nhat"),
+    history=True,
 )
 
 FEEDBACK_ENTITY = Entity(SOURCE, "feedback", "/api/v1/feedback", FEEDBACK, "r->>'MaPAKN'",

@@ -5,10 +5,12 @@ survive records changing while it runs. Where the contract orders a list by its 
 S3 feedback and ratings: by NgayCapNhat then id, `updatedFrom` inclusive), pages are read by keyset: after a
 full page the next request starts again at page 0 from the newest NgayCapNhat seen, so a record that moves
 (it changed, so its NgayCapNhat grew) is met again further on, and records before the cursor can no longer
-slide under it. The records at the cursor's second are read twice; the loader keeps identical copies once
-and only the newest version of an id. Lists with no stated order are paged by number. Either way a final
-check asks the server how many records the window holds now and compares with the distinct ids staged; if
-any are missing the window is read again (twice at most), else the run fails without loading anything.
+slide under it. The records at the cursor's second are read twice; the loader keeps identical copies once,
+and every version of an id (raw keeps the history; staging takes the newest). Lists with no stated order
+are paged by number. Either way a final check asks the server how many records the window holds now and
+compares with the distinct versions staged (a server that lists each record once as it is now: distinct
+ids, CHISO_PROVINCIAL_LISTING=latest); if any are missing the window is read again (twice at most), else
+the run fails without loading anything.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from psycopg import sql
 
 from ingestion import clock, pg
 from ingestion.clock import LOCAL_TZ
+from ingestion.config import settings
 from ingestion.http import HttpClient, Response, SourceError
 from ingestion.load import RunResult, SourcePage, Target, run_load
 
@@ -35,6 +38,7 @@ TOKEN_PATH = "/auth/realms/digo/protocol/openid-connect/token"
 OVERLAP = timedelta(hours=2)  # incremental windows re-read this much before the watermark (late changes)
 FIRST_LOOKBACK = timedelta(days=30)  # an entity with no watermark yet starts this far back
 RESWEEPS = 2  # times a window is read again when the final check finds records missing
+LISTINGS = ("versions", "latest")  # CHISO_PROVINCIAL_LISTING (ingestion/config.py)
 _LOCAL_STAMP = re.compile(r"^\d{14}$")
 
 
@@ -216,8 +220,17 @@ def read_pages(client: Client, entity: Entity, *, size: int, start: datetime | N
 
 def verifier(client: Client, entity: Entity, *, size: int, start: datetime, end: datetime, state: Paging,
              context: dict[str, Any] | None = None) -> Callable[[psycopg.Connection], Any]:
-    """The loader's `verify` hook: compare the window's count on the server now with the distinct ids staged;
-    read the window again while some are missing (RESWEEPS times), then fail."""
+    """The loader's `verify` hook: compare the window's count on the server now with the distinct versions
+    (or ids: CHISO_PROVINCIAL_LISTING) staged; read the window again while some are missing (RESWEEPS
+    times), then fail."""
+
+    listing = settings().provincial_listing
+    if listing not in LISTINGS:
+        raise ValueError(f"CHISO_PROVINCIAL_LISTING must be one of {', '.join(LISTINGS)}, not {listing!r}")
+    # what the server counts in totalElements: every version changed in the window, or each id once
+    counted = sql.SQL(entity.id_sql)
+    if listing == "versions" and entity.time_field is not None:
+        counted = sql.SQL("({}, r->>{})").format(counted, sql.Literal(entity.time_field))
 
     def verify(conn: psycopg.Connection) -> Iterator[SourcePage] | None:
         resp = client.get_json(entity.path, {entity.params[0]: _iso(start), entity.params[1]: _iso(end),
@@ -229,7 +242,7 @@ def verifier(client: Client, entity: Entity, *, size: int, start: datetime, end:
         state.server_total = env[1]
         state.staged_ids = conn.execute(sql.SQL(
             "select count(distinct {}) from _chiso_load where jsonb_typeof(r) = 'object'").format(
-                sql.SQL(entity.id_sql))).fetchone()[0]
+                counted)).fetchone()[0]
         missing = state.server_total - state.staged_ids - state.malformed * size
         if missing <= 0:
             return None
@@ -341,7 +354,7 @@ def load_entity(client: Client, entity: Entity, out: Extraction, *, size: int,
         "window_end": stop.isoformat() if stop else None, "pages": result.pages,
         "received": result.records_received, "loaded": result.records_loaded,
         "quarantined": result.records_quarantined, "repeats": result.details.get("repeats", 0),
-        "superseded": result.details.get("superseded", 0)}
+        "already_in_raw": result.details.get("already_in_raw", 0)}
     return result
 
 

@@ -96,6 +96,20 @@ create table if not exists quarantine.records (
     quarantined_at timestamptz not null default now()
 );
 create index if not exists quarantine_run_idx on quarantine.records (run_id);
+-- One row per rejected record and reason, however many runs saw it (a back-fill re-reads the same
+-- rejects): record_hash = md5 of the record kept; run_id is the first run that saw it, last_run_id the
+-- latest, times_seen how many runs. A record that is not JSON (a page PostgreSQL could not read) has no
+-- hash and gets a row per run.
+alter table quarantine.records add column if not exists record_hash text,
+    add column if not exists last_run_id bigint,
+    add column if not exists times_seen integer not null default 1;
+update quarantine.records set record_hash = md5(record::text), last_run_id = run_id
+where record_hash is null and record is not null;
+delete from quarantine.records q using quarantine.records o
+where q.record_hash = o.record_hash and q.source = o.source and q.entity = o.entity and q.reason = o.reason
+  and q.quarantine_id > o.quarantine_id;
+create unique index if not exists quarantine_record_idx on quarantine.records (source, entity, reason, record_hash)
+where record_hash is not null;
 
 -- S1 DVCQG: the score tables (national: 34 provinces; per province: its agencies and communes).
 create table if not exists raw.dvcqg_service_results (

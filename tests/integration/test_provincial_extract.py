@@ -6,8 +6,14 @@ clock, so the data of a window are the same on every read unless a test's fault 
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import httpx
 import psycopg
@@ -18,6 +24,7 @@ from ingestion.http import SourceError
 from ingestion.sandbox.provincial import serve_centres, serve_dossiers, serve_feedback
 from ingestion.sources import centres, dossiers, feedback, provincial
 
+ROOT = Path(__file__).resolve().parents[2]
 AS_OF = datetime(2025, 6, 20, 12, 0, tzinfo=provincial.LOCAL_TZ)
 SCALE = {"dossiers_per_day": 120, "start": AS_OF.date() - timedelta(days=30), "as_of": AS_OF.isoformat()}
 FAST = {"backoff_base": 0.01, "backoff_max": 0.3, "timeout": 2.0}  # retries in tests wait little
@@ -120,22 +127,21 @@ def _watermark(entity: str = "dossiers") -> datetime | None:
 
 
 def _assert_exactly_once(base_url: str, summary: dict, window: tuple[datetime, datetime]) -> None:
-    """Every dossier the server holds in the window is in raw once (its newest version) or quarantined."""
+    """Every dossier the server holds in the window now is in raw at its newest version, or quarantined;
+    each version read is in raw once (an older one read while the dossier changed included)."""
     run = summary["runs"]["dossiers"]
     server = _server_ids(base_url, window)
-    raw = _raw_ids(window)
-    quarantined = _quarantined(run["run_id"])
-    stale = quarantined.pop("stale copy of an id in the same page (the newest is kept)", [])
-    rejected = [k for keys in quarantined.values() for k in keys]
-    assert len(raw) == len(set(raw)), "a dossier loaded twice"
-    assert set(raw).isdisjoint(rejected)
-    assert set(raw) | set(rejected) == set(server)
-    assert set(stale) <= set(raw)
-    newest = dict(_rows("select ma_ho_so, to_char(ngay_cap_nhat at time zone 'Asia/Ho_Chi_Minh',"
-                        " 'YYYYMMDDHH24MISS') from raw.dossiers where ma_ho_so = any(%s)", list(server)))
+    rejected = {k for keys in _quarantined(run["run_id"]).values() for k in keys}
+    newest = dict(_rows("select ma_ho_so, to_char(max(ngay_cap_nhat) at time zone 'Asia/Ho_Chi_Minh',"
+                        " 'YYYYMMDDHH24MISS') from raw.dossiers where ngay_cap_nhat >= %s"
+                        " and ngay_cap_nhat < %s group by 1", *window))
+    assert set(newest).isdisjoint(rejected)
+    assert set(newest) | rejected == set(server)
     assert all(newest[k] == v for k, v in server.items() if k in newest)
     audit = _audit(run["run_id"])
-    assert audit[0] == "success" and audit[2] == audit[3] + audit[4] == len(server) + len(stale)
+    versions = _rows("select count(*) from raw.dossiers where run_id = %s", run["run_id"])[0][0]
+    assert audit[0] == "success" and audit[2] == audit[3] + audit[4]
+    assert audit[3] == versions + run["already_in_raw"] >= len(newest)
 
 
 def test_dossiers_window(s2) -> None:
@@ -183,11 +189,20 @@ def test_personal_data_is_loader_only(s2) -> None:
 def test_rerun_and_backfill_are_identical_and_keep_the_watermark(s2) -> None:
     first = _extract(s2, W1)
     before, audit_before = _snapshot(W1), _audit(first["runs"]["dossiers"]["run_id"])
+    rejects = _rows("select count(*), sum(times_seen) from quarantine.records where source = 'dossiers'")[0]
+    assert rejects[0] > 0 and rejects[0] == rejects[1]
     incremental = _extract(s2, W2)
     assert _watermark() == W2[1]
-    again = _extract(s2, W1)  # a back-fill of the past window
+    again = _extract(s2, W1)  # a back-fill of the past window: the versions are in raw already
     assert _snapshot(W1) == before
+    assert again["runs"]["dossiers"]["already_in_raw"] == again["runs"]["dossiers"]["loaded"] > 0
     assert _audit(again["runs"]["dossiers"]["run_id"]) == audit_before
+    # each reject is kept once, seen by both runs of W1 (and the overlap of W2)
+    after = _rows("select count(*) from quarantine.records where source = 'dossiers'"
+                  " and last_run_id = %s and times_seen >= 2", again["runs"]["dossiers"]["run_id"])[0][0]
+    in_w1 = _rows("select count(*) from quarantine.records where source = 'dossiers'"
+                  " and run_id = %s", first["runs"]["dossiers"]["run_id"])[0][0]
+    assert after == in_w1 == _audit(again["runs"]["dossiers"]["run_id"])[4]
     assert _watermark() == W2[1]  # never moved back
     assert incremental["runs"]["dossiers"]["loaded"] > 0
     # no start: from the watermark less the overlap to now
@@ -215,10 +230,11 @@ def test_faults_every_record_once(s2, faults) -> None:
     _assert_exactly_once(s2, summary, W1)
     raw = set(_raw_ids(W1))
     assert set(stats["moved"]) | set(stats["arrived"]) <= raw
-    stale = _quarantined(summary["runs"]["dossiers"]["run_id"]).get(
-        "stale copy of an id in the same page (the newest is kept)")
-    assert stale and len(stale) == 1
-    assert summary["runs"]["dossiers"]["superseded"] >= 1  # the moved record's older version, seen first
+    # raw keeps the versions read: the moved record's older one (read first) and the page's stale copy
+    older = _rows("select count(*) from raw.dossiers where ngay_cap_nhat >= %s and ngay_cap_nhat < %s"
+                  " and (ma_ho_so, ngay_cap_nhat) not in (select ma_ho_so, max(ngay_cap_nhat)"
+                  " from raw.dossiers group by 1)", *W1)[0][0]
+    assert older >= 2
     assert _watermark() == W1[1]
 
 
@@ -252,3 +268,100 @@ def test_feedback_and_centres(servers, s2) -> None:
     assert counts[0] == counts[1] and counts[2] and counts[3]
     again = centres.extract(*W1, base_url=servers["centres"], run_label="pytest", page_size=500, **FAST)
     assert again["runs"]["snapshots"]["loaded"] == ce["runs"]["snapshots"]["loaded"]
+
+
+def test_a_month_from_a_server_that_lists_every_version(warehouse, landing_dir) -> None:
+    """The contract's listing: a dossier changed twice in the window is listed twice. A month's back-fill
+    loads every version, and re-reading it adds nothing and removes nothing."""
+    _clean()
+    month = (AS_OF - timedelta(days=30), AS_OF - timedelta(hours=1))
+    with serve_dossiers(**SCALE, listing="versions") as url:
+        api = dossiers.client(url)
+        try:
+            total = api.get_json("/api/v1/dossiers", {"updatedFrom": month[0].isoformat(),
+                                                      "updatedTo": month[1].isoformat(),
+                                                      "page": 0, "size": 1}).data["totalElements"]
+        finally:
+            api.close()
+        summary = _extract(url, month, page_size=1000)
+        run = summary["runs"]["dossiers"]
+        versions, ids = _rows("select count(*), count(distinct ma_ho_so) from raw.dossiers")[0]
+        assert run["received"] == total and run["loaded"] + run["quarantined"] == total
+        assert versions == run["loaded"] and versions > 2 * ids  # several versions of most dossiers
+        again = _extract(url, month, page_size=1000)["runs"]["dossiers"]
+    assert again["already_in_raw"] == again["loaded"] == run["loaded"]
+    assert _rows("select count(*) from raw.dossiers")[0][0] == versions
+
+
+def test_raw_keeps_a_version_the_source_no_longer_lists(s2) -> None:
+    first = _extract(s2, W1)["runs"]["dossiers"]
+    before = set(_rows("select ma_ho_so, ngay_cap_nhat from raw.dossiers"))
+    clock = httpx.post(f"{s2}/_sandbox/clock", json={"advance": 5 * 86400})
+    clock.raise_for_status()
+    try:
+        now_listed = _server_ids(s2, W1)
+        again = _extract(s2, W1)["runs"]["dossiers"]
+    finally:
+        httpx.post(f"{s2}/_sandbox/clock", json={"as_of": AS_OF.isoformat()}).raise_for_status()
+    assert len(now_listed) < first["received"]  # dossiers that changed since moved out of the window
+    after = set(_rows("select ma_ho_so, ngay_cap_nhat from raw.dossiers"))
+    assert before <= after and again["loaded"] == again["already_in_raw"] == len(now_listed) - again[
+        "quarantined"]
+
+
+def test_landed_pages_are_private(s2, landing_dir) -> None:
+    run = _extract(s2, W1)["runs"]["dossiers"]
+    folder = landing_dir / "dossiers" / "dossiers" / str(run["run_id"])
+    pages = list(folder.glob("page-*.json.gz"))
+    assert pages and {p.stat().st_mode & 0o777 for p in pages} == {0o600}
+    for path in (folder, folder.parent, folder.parent.parent, landing_dir):
+        assert path.stat().st_mode & 0o777 == 0o700, path
+
+
+def _extract_in_a_process(s2: str, faults) -> tuple[subprocess.Popen, int]:
+    """`chiso extract dossiers` over W1 in its own process, held in a slow page once its load has staged
+    some pages; returns the process and its run id."""
+    faults([{"delay": 20, "path": "/api/v1/dossiers", "skip": 3}])
+    env = {**os.environ, "CHISO_DOSSIERS_BASE_URL": s2, "CHISO_PROVINCIAL_PAGE_SIZE": "100"}
+    proc = subprocess.Popen([sys.executable, "-m", "ingestion.cli", "extract", "dossiers",
+                             "--start", W1[0].date().isoformat(), "--end", W1[1].date().isoformat()],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        rows = _rows("select a.run_id from audit.extract_runs a join pg_tables t on t.schemaname = 'loading'"
+                     " and t.tablename = 'typed_' || a.run_id where a.entity = 'dossiers'"
+                     " and a.status = 'running'")
+        if rows and _rows(f"select count(*) from loading.typed_{rows[0][0]}")[0][0] >= 200:
+            return proc, rows[0][0]
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError(f"the extract never got going: {proc.communicate()}")
+
+
+def _assert_reaped(run_id: int) -> None:
+    status, error = _rows("select status, error from audit.extract_runs where run_id = %s", run_id)[0]
+    assert status == "failed" and "died" in error
+    assert _rows("select count(*) from pg_tables where schemaname = 'loading'")[0][0] == 0
+
+
+def test_a_killed_extract_is_reaped_by_the_next_load(s2, faults) -> None:
+    proc, run_id = _extract_in_a_process(s2, faults)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+    time.sleep(0.5)  # the server notices the closed connection, and the run's lock is free
+    assert _rows("select status from audit.extract_runs where run_id = %s", run_id)[0][0] == "running"
+    httpx.post(f"{s2}/_sandbox/reset").raise_for_status()
+    _extract(s2, W1)
+    _assert_reaped(run_id)
+
+
+def test_a_database_restart_mid_load_is_one_line_and_reaped_by_status(s2, faults) -> None:
+    proc, run_id = _extract_in_a_process(s2, faults)
+    pg.stop_private()
+    pg.start_private()
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in stderr and "chiso: error:" in stderr, stderr
+    status = subprocess.run([sys.executable, "-m", "ingestion.cli", "status"], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert f"died, now marked failed: run {run_id}" in status.stdout, status.stdout
+    _assert_reaped(run_id)
