@@ -120,7 +120,10 @@ def _loads() -> str:
 def cmd_warehouse_url(args: argparse.Namespace) -> None:
     from ingestion import pg
 
-    print(pg.url(args.role, driver="postgresql"))
+    if args.show_password:
+        print(pg.url(args.role, driver="postgresql"))
+    else:
+        print(pg.url_without_password(args.role))
 
 
 def cmd_extract(args: argparse.Namespace) -> None:
@@ -291,8 +294,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="up, the pipelines over the demo windows, Superset")
     demo.set_defaults(func=cmd_demo)
 
-    url = sub.add_parser("warehouse-url", help="print a libpq URL of the warehouse")
+    url = sub.add_parser("warehouse-url", help="print a libpq URL of the warehouse (no password in it)")
     url.add_argument("--role", default="reader", choices=["reader", "transform", "loader", "admin"])
+    url.add_argument("--show-password", action="store_true",
+                     help="put the password in the URL (by default it stays in the project's password file,"
+                          " which the URL names)")
     url.set_defaults(func=cmd_warehouse_url)
 
     extract = sub.add_parser("extract", help="extract one source into raw: a window, or incrementally")

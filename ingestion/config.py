@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -116,6 +117,7 @@ SECRETS = {
     "airflow_admin": "CHISO_AIRFLOW_ADMIN_PASSWORD",  # the Airflow UI's admin login
     "airflow_jwt_secret": "CHISO_AIRFLOW_JWT_SECRET",  # shared by every Airflow process (task tokens)
     "airflow_secret_key": "CHISO_AIRFLOW_SECRET_KEY",  # the api-server's session key
+    "airflow_fernet_key": "CHISO_AIRFLOW_FERNET_KEY",  # encrypts connection passwords in Airflow's metadata
     "superset": "CHISO_SUPERSET_PASSWORD",
     "superset_admin": "CHISO_SUPERSET_ADMIN_PASSWORD",
     "dossiers_client_secret": "CHISO_DOSSIERS_CLIENT_SECRET",  # S2 OAuth client credentials
@@ -133,7 +135,9 @@ def credentials() -> dict[str, str]:
         if os.environ.get(env):
             stored[key] = os.environ[env]
         elif key not in stored:
-            stored[key] = secrets.token_urlsafe(18)
+            # a Fernet key is 32 random bytes in url-safe base64; the others any url-safe text
+            fernet = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+            stored[key] = fernet if key.endswith("fernet_key") else secrets.token_urlsafe(18)
             changed = True
     if changed:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import sys
 from datetime import date
 
 from ingestion import clock
-from ingestion.config import PROJECT_ROOT, settings
+from ingestion.config import PROJECT_ROOT, credentials, settings
 
 # The DAGs `chiso pipeline run` runs, in the order a night runs them.
 DAGS = {"provincial": "chiso_provincial_ingest", "national": "chiso_national_index",
@@ -36,6 +36,7 @@ def airflow_environ(in_process: bool = True) -> dict[str, str]:
         "AIRFLOW__CORE__DEFAULT_TIMEZONE": "Asia/Ho_Chi_Minh",
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url("airflow", db="airflow"),
+        "AIRFLOW__CORE__FERNET_KEY": credentials()["airflow_fernet_key"],
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(settings().log_dir / "airflow"),
         "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
         "AIRFLOW__COSMOS__CACHE_DIR": str(settings().home / "cosmos-cache"),
@@ -113,8 +114,6 @@ def service_ports() -> dict[str, int]:
 
 def service_environ() -> dict[str, str]:
     """airflow_environ() for long-running services; an AIRFLOW__* variable the user set wins."""
-    from ingestion.config import credentials
-
     creds, ports = credentials(), service_ports()
     passwords = settings().home / "airflow" / "simple_auth_manager_passwords.json"
     passwords.parent.mkdir(parents=True, exist_ok=True)
@@ -226,8 +225,6 @@ def status() -> dict[str, int | None]:
 
 
 def login() -> tuple[str, str]:
-    from ingestion.config import credentials
-
     return SERVICE_USER, credentials()["airflow_admin"]
 
 

@@ -78,14 +78,44 @@ def server() -> Server:
     return Server("127.0.0.1", int(port_file.read_text()), ADMIN_ROLE, credentials()["admin"], "postgres")
 
 
+def _login(role: str) -> tuple[str, str]:
+    if role == "admin":
+        srv = server()
+        return srv.admin_user, srv.admin_password
+    return ROLES[role], credentials()[role]
+
+
 def url(role: str = "transform", db: str = "warehouse", driver: str = "postgresql+psycopg") -> str:
     """SQLAlchemy/libpq URL for a role ("admin", "loader", "transform", "reader") and database kind."""
     srv = server()
-    if role == "admin":
-        user, password = srv.admin_user, srv.admin_password
-    else:
-        user, password = ROLES[role], credentials()[role]
+    user, password = _login(role)
     return f"{driver}://{quote(user)}:{quote(password, safe='')}@{srv.host}:{srv.port}/{database_name(db)}"
+
+
+def passfile() -> Path:
+    return settings().home / "pgpass"
+
+
+def url_without_password(role: str = "reader", db: str = "warehouse") -> str:
+    """A libpq URL that reads the password from the project's password file (written here, mode 600), so
+    the password is neither printed nor in the process list of a `psql "$(chiso warehouse-url)"`."""
+    srv = server()
+    user, password = _login(role)
+
+    def esc(text: object) -> str:  # the password file's escapes
+        return str(text).replace("\\", "\\\\").replace(":", "\\:")
+
+    path = passfile()
+    prefix = ":".join(esc(v) for v in (srv.host, srv.port, database_name(db), user)) + ":"
+    lines = path.read_text().splitlines() if path.exists() else []
+    lines = [line for line in lines if not line.startswith(prefix)] + [prefix + esc(password)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    path.chmod(0o600)  # libpq ignores a password file others can read
+    return (f"postgresql://{quote(user)}@{srv.host}:{srv.port}/{database_name(db)}"
+            f"?passfile={quote(str(path))}")
 
 
 def connect(role: str = "loader", db: str = "warehouse", **kwargs) -> psycopg.Connection:
@@ -224,9 +254,10 @@ def bootstrap() -> None:
             if not conn.execute("select 1 from pg_database where datname = %s", (name,)).fetchone():
                 conn.execute(sql.SQL("create database {} encoding 'UTF8' template template0").format(
                     sql.Identifier(name)))
-        for kind in ("airflow", "superset"):  # metadata databases belong to the app that uses them
-            conn.execute(sql.SQL("alter database {} owner to {}").format(
-                sql.Identifier(database_name(kind)), sql.Identifier(ROLES[kind])))
+        for kind in ("airflow", "superset"):  # metadata databases belong to the app that uses them, alone
+            name = sql.Identifier(database_name(kind))
+            conn.execute(sql.SQL("alter database {} owner to {}").format(name, sql.Identifier(ROLES[kind])))
+            conn.execute(sql.SQL("revoke all on database {} from public").format(name))
     with _admin_connect(database_name("warehouse")) as conn:
         for name in ("roles.sql", "warehouse.sql", "provincial.sql"):
             text = (PROJECT_ROOT / "ingestion" / "sql" / name).read_text()

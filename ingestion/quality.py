@@ -307,9 +307,13 @@ PROVINCIAL_RULES = {
 }
 
 
-# Warehouse marts (dbt, the warehouse DAG). The province's communes are the communes seed, so another province
-# configured gets its own count.
-COMMUNES = "(select count(*) from seeds.communes)"
+# Warehouse marts (dbt, the warehouse DAG). The province's communes are the communes seed's rows of the
+# configured province (CHISO_PROVINCE_CODE); a province the seed does not list is only warned about.
+def _seed_communes() -> str:
+    from ingestion.config import settings
+
+    code = settings().province_code.replace("'", "''")
+    return f"(select count(*) from seeds.communes where province_code::text = '{code}')"
 
 
 def _every_commune_every(day_column: str, keys: str = "unit_code") -> object:
@@ -328,9 +332,12 @@ def _dim_unit(gxe, not_null) -> list:
         *not_null("unit_code", "unit_name", "unit_type"),
         gxe.ExpectColumnValuesToBeUnique(column="unit_code"),
         gxe.ExpectColumnValuesToBeInSet(column="unit_type", value_set=["province", "agency", "commune"]),
-        _rows("one unit per commune of the communes seed",
+        _rows("one unit per commune of the configured province in the communes seed",
               f"select count(*) as communes from {{batch}} where unit_type = 'commune'"
-              f" having count(*) <> {COMMUNES}"),
+              f" having count(*) <> {_seed_communes()} and {_seed_communes()} > 0"),
+        _rows("the communes seed lists the configured province's communes",
+              f"select count(*) as communes from {{batch}} where unit_type = 'commune'"
+              f" having {_seed_communes()} = 0", severity="warning"),
     ]
 
 

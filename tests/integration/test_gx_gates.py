@@ -209,3 +209,32 @@ def test_mart_gate_fails_on_a_corrupt_mart(mart_schema, pipeline_run, corruption
     assert audit[suite][2] is False
     results = audit[suite][5]
     assert expectation in json.dumps(results, ensure_ascii=False)
+
+
+@pytest.mark.parametrize("province, fails, warns", [("66", True, False), ("99", False, True)])
+def test_the_communes_rule_follows_the_configured_province(warehouse, monkeypatch, province, fails, warns):
+    """dim_unit must hold one commune per commune of the configured province in the seed (Đắk Lắk: a
+    three-commune dim_unit fails); a province the seed does not list is a warning, not a block."""
+    import great_expectations.expectations as gxe
+
+    from ingestion import config
+
+    monkeypatch.setenv("CHISO_PROVINCE_CODE", province)
+    config.settings.cache_clear()
+    try:
+        rules = {e.description: e for e in quality._dim_unit(gxe, lambda *columns: [])
+                 if isinstance(e, gxe.UnexpectedRowsExpectation)}
+    finally:
+        monkeypatch.undo()
+        config.settings.cache_clear()
+    count = rules["one unit per commune of the configured province in the communes seed"]
+    seed = rules["the communes seed lists the configured province's communes"]
+    assert seed.severity == "warning"
+    with pg.connect("transform") as conn:
+        conn.execute("create temp table units as select * from (values ('a', 'commune'), ('b', 'commune'),"
+                     " ('c', 'commune')) as u (unit_code, unit_type)")
+        # the seed's stand-in: five communes of province 66
+        conn.execute("create temp table communes as select 66 as province_code from generate_series(1, 5)")
+        for rule, expected in ((count, fails), (seed, warns)):
+            query = rule.unexpected_rows_query.replace("{batch}", "units").replace("seeds.", "pg_temp.")
+            assert bool(conn.execute(query).fetchall()) is expected
