@@ -114,7 +114,8 @@ DOSSIERS = Target(
     ),
     record_key="r->>'MaHoSo'",
     record=WITHOUT_PII,
-    quarantine_record=WITHOUT_PII,  # quarantine is readable by dbt and the dashboards' role
+    # quarantine is readable by dbt and the dashboards' role; a rejected record may not be an object
+    quarantine_record=f"case jsonb_typeof(r) when 'object' then {WITHOUT_PII} else r end",
     repeats=True,
     conflict_key=("ma_ho_so", "ngay_cap_nhat"),
     history=True,  # raw keeps every version received; staging takes the newest
