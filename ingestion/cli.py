@@ -211,6 +211,26 @@ def cmd_airflow(args: argparse.Namespace) -> None:
             _say(f"{name} stopped")
 
 
+def cmd_backup(args: argparse.Namespace) -> None:
+    from ingestion import backup
+
+    done = backup.backup(args.out)
+    _say(f"backup in {done['folder']}: {done['bytes'] / 1e6:.1f} MB, {done['tables']} warehouse tables"
+         f" ({done['rows']} rows) checksummed, {done['seconds']} s")
+
+
+def cmd_restore(args: argparse.Namespace) -> None:
+    from ingestion import backup
+
+    done = backup.restore(args.folder, check=args.check)
+    if args.check:
+        _say(f"backup {args.folder} restores: {done['checked_tables']} tables ({done['rows']} rows) match"
+             f" their checksums, {done['seconds']} s")
+    else:
+        _say(f"restored {', '.join(done['restored'])} and {done['landing_files']} landing entries from"
+             f" {args.folder} in {done['seconds']} s")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from ingestion.report import default_dir, month_label, write_reports
 
@@ -321,6 +341,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("source", choices=SOURCES, nargs="?", default="dvcqg")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_sandbox_serve)
+
+    back = sub.add_parser("backup", help="pg_dump of the warehouse and both metadata databases, the landing"
+                                         " files, and a manifest of checksums")
+    back.add_argument("--out", type=Path, help="a new folder; default <home>/backups/<time>")
+    back.set_defaults(func=cmd_backup)
+    restore = sub.add_parser("restore", help="put a backup back in place (Airflow and Superset stopped)")
+    restore.add_argument("folder", type=Path, help="the backup's folder")
+    restore.add_argument("--check", action="store_true",
+                         help="restore the warehouse into a scratch database and compare every table's"
+                              " checksum with the backup's manifest; nothing in place is touched")
+    restore.set_defaults(func=cmd_restore)
 
     report = sub.add_parser("report", help="the monthly XLSX report of each unit (or one), from the marts")
     report.add_argument("--month", type=_month, required=True, help="YYYY-MM")

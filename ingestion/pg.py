@@ -47,7 +47,7 @@ class Server:
     admin_db: str  # the database named in a configured URL, or "postgres" for the private server
 
 
-def _pg_bin() -> Path:
+def server_bin() -> Path:
     configured = os.environ.get("CHISO_PG_BIN")
     if configured:
         return Path(configured)
@@ -167,7 +167,7 @@ def private_status() -> str:
     data = _data_dir()
     if not (data / "PG_VERSION").exists():
         return "not initialised"
-    result = subprocess.run([str(_pg_bin() / "pg_ctl"), "status", "-D", str(data)],
+    result = subprocess.run([str(server_bin() / "pg_ctl"), "status", "-D", str(data)],
                             capture_output=True, text=True, **_run_as_server_user())
     port = (settings().pg_dir / "port").read_text().strip()
     return f"running on 127.0.0.1:{port}" if result.returncode == 0 else "stopped"
@@ -178,7 +178,7 @@ def start_private() -> int:
     s = settings()
     pg_dir, data = s.pg_dir, _data_dir()
     pg_dir.mkdir(parents=True, exist_ok=True)
-    bin_dir = _pg_bin()
+    bin_dir = server_bin()
     port_file = pg_dir / "port"
     if not (data / "PG_VERSION").exists():
         port = s.pg_port or _free_port()
@@ -218,7 +218,7 @@ def stop_private() -> bool:
     data = _data_dir()
     if not is_private() or not (data / "PG_VERSION").exists():
         return False
-    result = subprocess.run([str(_pg_bin() / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(data)],
+    result = subprocess.run([str(server_bin() / "pg_ctl"), "stop", "-m", "fast", "-w", "-D", str(data)],
                             capture_output=True, text=True, **_run_as_server_user())
     return result.returncode == 0
 
@@ -226,7 +226,7 @@ def stop_private() -> bool:
 # --- databases, roles, schemas ------------------------------------------------------------------------
 
 
-def _admin_connect(dbname: str | None = None) -> psycopg.Connection:
+def admin_connect(dbname: str | None = None) -> psycopg.Connection:
     srv = server()
     deadline = time.monotonic() + 30
     while True:
@@ -243,7 +243,7 @@ def _admin_connect(dbname: str | None = None) -> psycopg.Connection:
 def bootstrap() -> None:
     """Create databases, roles and warehouse objects; idempotent, so every `chiso up` may run it."""
     creds = credentials()
-    with _admin_connect() as conn:
+    with admin_connect() as conn:
         for key, role in ROLES.items():
             exists = conn.execute("select 1 from pg_roles where rolname = %s", (role,)).fetchone()
             verb = "alter" if exists else "create"
@@ -258,7 +258,7 @@ def bootstrap() -> None:
             name = sql.Identifier(database_name(kind))
             conn.execute(sql.SQL("alter database {} owner to {}").format(name, sql.Identifier(ROLES[kind])))
             conn.execute(sql.SQL("revoke all on database {} from public").format(name))
-    with _admin_connect(database_name("warehouse")) as conn:
+    with admin_connect(database_name("warehouse")) as conn:
         for name in ("roles.sql", "warehouse.sql", "provincial.sql"):
             text = (PROJECT_ROOT / "ingestion" / "sql" / name).read_text()
             conn.execute(text.replace("{{database}}", database_name("warehouse")))
