@@ -621,9 +621,9 @@ class _Staging:
                 "insert into _chiso_verdict select l.seq, l.ctid, false, x.record = ({rec}),"
                 " case when x.record <> ({rec}) then 'a different record under this version''s key is already"
                 " in raw (raw keeps the first)' end"
-                " from {typed} l join {table} x using ({keys})"
+                " from {typed} l join (select * from {table} where {window}) x using ({keys})"
                 " where not exists (select from _chiso_verdict v where v.seq = l.seq)"
-            ).format(rec=sql.SQL(target.record), typed=typed, table=table, keys=keys))
+            ).format(rec=sql.SQL(target.record), typed=typed, table=table, window=self.window, keys=keys))
         repeats, present = conn.execute(
             "select count(*) filter (where repeat), count(*) filter (where present) from _chiso_verdict"
         ).fetchone()
