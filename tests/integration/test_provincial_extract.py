@@ -271,10 +271,11 @@ def test_feedback_and_centres(servers, s2) -> None:
 
 
 def test_a_month_from_a_server_that_lists_every_version(warehouse, landing_dir) -> None:
-    """The contract's listing: a dossier changed twice in the window is listed twice. A month's back-fill
-    loads every version, and re-reading it adds nothing and removes nothing."""
+    """The contract's listing: a dossier changed twice in the window is listed twice. `chiso extract` of a
+    month loads every version, and re-reading it adds nothing and removes nothing."""
     _clean()
-    month = (AS_OF - timedelta(days=30), AS_OF - timedelta(hours=1))
+    month = (provincial.as_moment(AS_OF.date() - timedelta(days=30)),
+             provincial.as_moment(AS_OF.date(), end=True))  # the whole local days the CLI reads
     with serve_dossiers(**SCALE, listing="versions") as url:
         api = dossiers.client(url)
         try:
@@ -283,8 +284,11 @@ def test_a_month_from_a_server_that_lists_every_version(warehouse, landing_dir) 
                                                       "page": 0, "size": 1}).data["totalElements"]
         finally:
             api.close()
-        summary = _extract(url, month, page_size=1000)
-        run = summary["runs"]["dossiers"]
+        cli = _chiso_extract(url, month)
+        assert cli.returncode == 0, cli.stderr
+        run = _rows("select records_received, records_loaded, records_quarantined from audit.extract_runs"
+                    " where entity = 'dossiers' and status = 'success' order by run_id desc limit 1")[0]
+        run = dict(zip(("received", "loaded", "quarantined"), run, strict=True))
         versions, ids = _rows("select count(*), count(distinct ma_ho_so) from raw.dossiers")[0]
         assert run["received"] == total and run["loaded"] + run["quarantined"] == total
         assert versions == run["loaded"] and versions > 2 * ids  # several versions of most dossiers
@@ -316,6 +320,14 @@ def test_landed_pages_are_private(s2, landing_dir) -> None:
     assert pages and {p.stat().st_mode & 0o777 for p in pages} == {0o600}
     for path in (folder, folder.parent, folder.parent.parent, landing_dir):
         assert path.stat().st_mode & 0o777 == 0o700, path
+
+
+def _chiso_extract(base_url: str, window: tuple[datetime, datetime]) -> subprocess.CompletedProcess:
+    """`chiso extract dossiers --start --end` against `base_url` (whole local days)."""
+    env = {**os.environ, "CHISO_DOSSIERS_BASE_URL": base_url}
+    return subprocess.run([sys.executable, "-m", "ingestion.cli", "extract", "dossiers", "--start",
+                           window[0].date().isoformat(), "--end", window[1].date().isoformat()],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
 
 def _extract_in_a_process(s2: str, faults) -> tuple[subprocess.Popen, int]:
