@@ -292,12 +292,32 @@ def _manifest() -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def render_bundle(manifest: dict | None = None) -> tuple[bytes, dict[str, str]]:
-    """The asset bundle as a zip: the warehouse URL (password masked) filled in, datasets documented from
-    the dbt manifest (see apply_dbt_docs); and the passwords to send."""
+def bundle_datasets(manifest: dict | None = None) -> dict[str, dict]:
+    """The bundle's datasets as imported (path under superset/assets -> parsed YAML documented from the dbt
+    manifest, apply_dbt_docs)."""
     import yaml  # PyYAML comes with dbt
 
     models = _model_docs(manifest if manifest is not None else _manifest())
+    return {path.relative_to(ASSETS_DIR).as_posix():
+            apply_dbt_docs(yaml.safe_load(path.read_text(encoding="utf-8")), models)
+            for path in sorted((ASSETS_DIR / "datasets").rglob("*.yaml"))}
+
+
+def check_security(datasets: dict[str, dict]) -> None:
+    """Every dataset declares its row-level security in superset/security.yaml, naming only columns it has
+    (superset_rls.check_bundle; RlsError otherwise)."""
+    superset_rls.check_bundle({d["table_name"]: {c["column_name"] for c in d.get("columns") or []}
+                               for d in datasets.values()})
+
+
+def render_bundle(manifest: dict | None = None) -> tuple[bytes, dict[str, str]]:
+    """The asset bundle as a zip: the warehouse URL (password masked) filled in, datasets documented from
+    the dbt manifest (see apply_dbt_docs); and the passwords to send. A dataset without a row-level security
+    declaration, or declaring a column it lacks, stops it (check_security)."""
+    import yaml  # PyYAML comes with dbt
+
+    datasets = bundle_datasets(manifest)
+    check_security(datasets)
     reader = pg.url("reader", driver="postgresql+psycopg2")
     password = unquote(urlsplit(reader).password or "")
     masked = reader.replace(f":{urlsplit(reader).password}@", f":{PASSWORD_MASK}@", 1)
@@ -308,9 +328,8 @@ def render_bundle(manifest: dict | None = None) -> tuple[bytes, dict[str, str]]:
             text = path.read_text(encoding="utf-8")
             if name == DATABASE_FILE:
                 text = text.replace(READER_URL, masked)
-            elif name.startswith("datasets/"):
-                dataset = apply_dbt_docs(yaml.safe_load(text), models)
-                text = yaml.safe_dump(dataset, allow_unicode=True, sort_keys=False)
+            elif name in datasets:
+                text = yaml.safe_dump(datasets[name], allow_unicode=True, sort_keys=False)
             bundle.writestr(f"chiso_assets/{name}", text)
     return buffer.getvalue(), {DATABASE_FILE: password}
 

@@ -1,7 +1,8 @@
 """Row-level security end to end, over the marts of a whole night: a role per commune and agency of
 marts.dim_unit; a commune login (made with `chiso superset user add`) gets only its commune's rows from every
-unit-level dataset, through the API and on the dashboard in a real browser; a province login gets every row;
-re-importing changes nothing; a unit gone from dim_unit loses its filter and role."""
+unit-level dataset, through the API and on the dashboard in a real browser, including the commune map (by its
+commune code) and its own headline; a province login gets every row, and the province's headline; re-importing
+changes nothing; a unit gone from dim_unit loses its filter and role."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from superset_browser import assert_every_chart_has_data, render_dashboard
 
 from ingestion import cli, pg, superset, superset_rls
+from ingestion.config import settings
 
 pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
@@ -26,8 +28,9 @@ def rls(warehouse_pipeline, superset_url) -> dict:
     two logins made with the CLI: a commune's with official scores in the latest month, the province's."""
     superset.import_bundle()
     with pg.connect("reader") as conn:
-        code, name, shown = conn.execute(  # name: dim_unit's (the role's); shown: DVCQG's (the dashboard's)
-            "select s.unit_code, d.unit_name, s.unit_name from marts.mart_unit_official_scores s"
+        code, name, shown, statistics_code = conn.execute(  # name: dim_unit's (the role's); shown: DVCQG's
+            "select s.unit_code, d.unit_name, s.unit_name, d.statistics_code"
+            " from marts.mart_unit_official_scores s"
             " join marts.dim_unit d using (unit_code)"
             " where s.unit_type = 'commune' and s.period_type = 'month' and s.period_start ="
             " (select max(period_start) from marts.mart_unit_official_scores where period_type = 'month')"
@@ -38,7 +41,7 @@ def rls(warehouse_pipeline, superset_url) -> dict:
         argv = ["superset", "user", "add", username, *scope, "--first-name", "Kiểm", "--last-name", "thử",
                 "--password", PASSWORD]
         assert cli.main(argv) == 0
-    return {"code": code, "name": name, "shown": shown, "units": units}
+    return {"code": code, "name": name, "shown": shown, "statistics_code": statistics_code, "units": units}
 
 
 def _admin():
@@ -56,15 +59,20 @@ def _unit_datasets(client) -> dict[int, str]:
     return found
 
 
-def _unit_codes(client, dataset_id: int) -> set[str]:
-    """The unit codes a login gets from a dataset through /api/v1/chart/data."""
+def _rows(client, dataset_id: int, columns: list[str]) -> list[dict]:
+    """The rows a login gets from a dataset through /api/v1/chart/data, grouped by columns and counted."""
     payload = {"datasource": {"id": dataset_id, "type": "table"}, "force": True, "result_format": "json",
                "result_type": "full", "queries": [{
-                   "columns": ["unit_code"], "orderby": [], "row_limit": 100000,
+                   "columns": columns, "orderby": [], "row_limit": 100000,
                    "metrics": [{"expressionType": "SQL", "sqlExpression": "count(*)", "label": "dong"}]}]}
     response = client.post("/api/v1/chart/data", json=payload)
     assert response.status_code == 200, response.text[:500]
-    return {row["unit_code"] for row in response.json()["result"][0]["data"]}
+    return response.json()["result"][0]["data"]
+
+
+def _unit_codes(client, dataset_id: int, column: str = "unit_code") -> set[str]:
+    """The unit codes (values of `column`) a login gets from a dataset."""
+    return {row[column] for row in _rows(client, dataset_id, [column])}
 
 
 def _state(client) -> tuple:
@@ -127,6 +135,50 @@ def test_api_commune_gets_its_rows_province_all(rls) -> None:
     finally:
         for client in (admin, commune, province):
             client.close()
+
+
+def test_commune_map_and_headline_are_the_communes_own(rls) -> None:
+    """The map is filtered on its own column (commune_code, the unit's statistics code); the headline holds
+    every unit's figures: a commune user gets its own, the province user and the admin the province's."""
+    admin = _admin()
+    commune = superset.api_client((COMMUNE_USER, PASSWORD))
+    province = superset.api_client((PROVINCE_USER, PASSWORD))
+    try:
+        ids = {table: i for i, table in
+               ((r["id"], r["table_name"]) for r in admin.get(
+                   "/api/v1/dataset/", params={"q": "(page_size:100)"}).json()["result"])}
+        map_id, headline_id = ids["daily_commune_map_today"], ids["daily_headline_today"]
+        owned = superset_rls.owned_filters(admin)
+        base = superset_rls.base_filters(admin)["daily_headline_today"]
+        unit_roles = sorted(r["id"] for f in superset_rls.unit_filters(admin).values() for r in f["roles"])
+
+        assert _unit_codes(commune, map_id, "commune_code") == {rls["statistics_code"]}
+        assert len(_unit_codes(province, map_id, "commune_code")) == 102
+        assert _unit_codes(admin, map_id, "commune_code") == _unit_codes(province, map_id, "commune_code")
+
+        headline = {user: _rows(client, headline_id, ["unit_code", "unit_type", "chi_so", "gia_tri_vi"])
+                    for user, client in (("commune", commune), ("province", province), ("admin", admin))}
+    finally:
+        for client in (admin, commune, province):
+            client.close()
+    commune_map = owned[rls["code"], "commune_code"]
+    assert commune_map["clause"] == f"commune_code = '{rls['statistics_code']}'"
+    assert [t["id"] for t in commune_map["tables"]] == [map_id]
+    agency = next(code for code, column in owned if column == "unit_code" and (code, "commune_code") in owned
+                  and owned[code, "commune_code"]["clause"] == superset_rls.NO_ROWS)
+    assert agency  # an agency is on no map: it sees none of its rows
+    assert base["filter_type"] == "Base" and base["clause"] == "unit_type = 'province'"
+    assert sorted(r["id"] for r in base["roles"]) == unit_roles  # everyone but the unit roles: province rows
+
+    with pg.connect("reader") as conn:
+        own = dict(conn.execute("select unit_code, open_overdue from marts.mart_unit_daily_headline"
+                                " where is_as_of_date and unit_code = %s", (rls["code"],)).fetchall())
+    assert {r["unit_code"] for r in headline["commune"]} == {rls["code"]} and len(headline["commune"]) == 5
+    assert {(r["unit_code"], r["unit_type"]) for r in headline["province"]} == {
+        (settings().province_dvcqg_code, "province")}
+    assert len(headline["province"]) == 5 and headline["admin"] == headline["province"]
+    overdue = next(r["gia_tri_vi"] for r in headline["commune"] if r["chi_so"] == "open_overdue")
+    assert overdue == f"{own[rls['code']]:,}".replace(",", ".")
 
 
 def test_dashboard_shows_the_commune_only(rls, superset_url: str) -> None:
