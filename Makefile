@@ -18,8 +18,9 @@ install: .venv/.installed .venv-superset/.installed .chiso/.system-packages
 	@uv pip install --quiet --python .venv/bin/python --no-deps -e .
 	@touch $@
 
-.venv-superset/.installed: requirements/superset.txt
+.venv-superset/.installed: requirements/superset.txt superset/translations/vi/LC_MESSAGES/messages.po scripts/install-superset-translations.py
 	@bash scripts/install-venv.sh .venv-superset requirements/superset.txt
+	@.venv-superset/bin/python scripts/install-superset-translations.py
 	@touch $@
 
 demo: install
