@@ -68,7 +68,6 @@ class Settings:
     # Superset runs from its own venv; a secret key is generated once into .chiso/superset when unset.
     superset_venv: Path = field(default_factory=lambda: Path(_env("SUPERSET_VENV",
                                                                   str(PROJECT_ROOT / ".venv-superset"))))
-    superset_secret_key: str | None = field(default_factory=lambda: _env("SUPERSET_SECRET_KEY"))
     superset_workers: int = field(default_factory=lambda: int(_env("SUPERSET_WORKERS", "2")))
     # Airflow as a service (`chiso airflow up`): LocalExecutor by default, or Celery workers on Redis.
     airflow_executor: str = field(default_factory=lambda: _env("AIRFLOW_EXECUTOR", "local"))
@@ -120,6 +119,7 @@ SECRETS = {
     "airflow_fernet_key": "CHISO_AIRFLOW_FERNET_KEY",  # encrypts connection passwords in Airflow's metadata
     "superset": "CHISO_SUPERSET_PASSWORD",
     "superset_admin": "CHISO_SUPERSET_ADMIN_PASSWORD",
+    "superset_secret_key": "CHISO_SUPERSET_SECRET_KEY",  # encrypts Superset's stored database passwords
     "dossiers_client_secret": "CHISO_DOSSIERS_CLIENT_SECRET",  # S2 OAuth client credentials
     "feedback_client_secret": "CHISO_FEEDBACK_CLIENT_SECRET",  # S3 OAuth client credentials
     "centres_api_key": "CHISO_CENTRES_API_KEY",  # S4 X-Api-Key

@@ -12,7 +12,6 @@ import io
 import json
 import os
 import re
-import secrets
 import subprocess
 import time
 import zipfile
@@ -60,17 +59,14 @@ def _bin(name: str) -> Path:
     return settings().superset_venv / "bin" / name
 
 
-def _secret_file(path: Path, make) -> str:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(make())
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 def secret_key() -> str:
-    return settings().superset_secret_key or _secret_file(_state_dir() / "secret_key",
-                                                          lambda: secrets.token_urlsafe(48))
+    """Superset's SECRET_KEY, which encrypts the stored database passwords: CHISO_SUPERSET_SECRET_KEY, else
+    generated into credentials.json with the other secrets. An install that kept it in Superset's state
+    folder (chiso before this) keeps that one."""
+    legacy = _state_dir() / "secret_key"
+    if "CHISO_SUPERSET_SECRET_KEY" not in os.environ and legacy.exists():
+        return legacy.read_text().strip()
+    return credentials()["superset_secret_key"]
 
 
 def admin_login() -> tuple[str, str]:
