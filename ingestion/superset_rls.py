@@ -519,6 +519,14 @@ def unit_role_id(client: httpx.Client, unit_code: str | None) -> tuple[int, str]
     return found["roles"][0]["id"], found["roles"][0]["name"]
 
 
+def _generated_password() -> str:
+    """16 random characters with lower case, upper case and digits (Superset's policy wants three kinds)."""
+    while True:
+        candidate = secrets.token_urlsafe(12)
+        if all(any(kind(c) for c in candidate) for kind in (str.islower, str.isupper, str.isdigit)):
+            return candidate
+
+
 def add_user(client: httpx.Client, username: str, unit_code: str | None, *, first_name: str, last_name: str,
              email: str | None = None, password: str | None = None) -> tuple[str, str | None]:
     """Create a Superset login with one role: the unit's (unit_code) or the province's (None). An existing
@@ -533,7 +541,7 @@ def add_user(client: httpx.Client, username: str, unit_code: str | None, *, firs
         body = {"roles": [role_id], **({"password": password} if password else {})}
         _check(client.put(f"/api/v1/security/users/{users[0]['id']}", json=body), f"update user {username}")
         return role, None
-    generated = None if password else secrets.token_urlsafe(12)
+    generated = None if password else _generated_password()
     body = {"username": username, "first_name": first_name, "last_name": last_name, "active": True,
             "email": email or f"{username}@chiso.invalid", "password": password or generated,
             "roles": [role_id]}

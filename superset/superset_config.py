@@ -12,9 +12,10 @@ SECRET_KEY = os.environ["CHISO_SUPERSET_SECRET_KEY"]
 
 APP_NAME = "chiso"
 
-# Vietnamese by default. Superset 6.1 ships no "vi" catalogue, so its own menus stay in English;
-# every title, label and description of our dashboards is Vietnamese, and numbers and dates use the
-# Vietnamese conventions below.
+# Vietnamese by default. Superset 6.1 ships no "vi" catalogue: chiso's (superset/translations/vi, installed
+# into the Superset venv by `make install`) covers the menus, the dashboard page and the list pages; every
+# title, label and description of our dashboards is Vietnamese, and numbers and dates use the Vietnamese
+# conventions below.
 BABEL_DEFAULT_LOCALE = os.environ.get("CHISO_SUPERSET_LOCALE", "vi")
 LANGUAGES = {"vi": {"flag": "vn", "name": "Tiếng Việt"}, "en": {"flag": "us", "name": "English"}}
 D3_FORMAT = {"decimal": ",", "thousands": ".", "grouping": [3], "currency": ["", " ₫"]}
@@ -88,8 +89,49 @@ HTML_SANITIZATION_SCHEMA_EXTENSIONS = {
 
 # CSRF stays on; the API client fetches a token from /api/v1/security/csrf_token/.
 WTF_CSRF_ENABLED = True
-SESSION_COOKIE_SECURE = False
+# The session cookie is sent over HTTPS only when Superset is served behind TLS: set
+# CHISO_SUPERSET_SECURE_COOKIES=true there (docs/runbook.md); on 127.0.0.1 over HTTP it must stay off.
+SESSION_COOKIE_SECURE = os.environ.get("CHISO_SUPERSET_SECURE_COOKIES", "false").lower() == "true"
 SESSION_COOKIE_SAMESITE = "Lax"
+
+
+def _password_policy(password: str) -> None:
+    """Every login's password (the users API, the UI, `chiso superset user add`): at least 12 characters
+    of at least three kinds among lower case, upper case, digits and other characters."""
+    from flask_appbuilder.exceptions import PasswordComplexityValidationError
+
+    kinds = (str.islower, str.isupper, str.isdigit, lambda c: not c.isalnum())
+    if len(password) < 12 or sum(any(kind(c) for c in password) for kind in kinds) < 3:
+        raise PasswordComplexityValidationError(
+            "Mật khẩu cần ít nhất 12 ký tự, gồm ít nhất ba loại: chữ thường, chữ hoa, chữ số, ký hiệu"
+            " (at least 12 characters of three kinds: lower case, upper case, digits, symbols)")
+
+
+FAB_PASSWORD_COMPLEXITY_ENABLED = True
+FAB_PASSWORD_COMPLEXITY_VALIDATOR = _password_policy
+# Repeated logins to one account slow down: CHISO_SUPERSET_LOGIN_RATE_LIMIT tries per account and client
+# address on the login endpoints (the form, and the API, which FAB leaves unlimited), then 429. Counted per
+# account, so leaders logging in through one proxy at 07:00 do not lock each other out. The count lives in
+# the rate-limit storage below: each gunicorn worker's memory here, Redis shared by every worker in the
+# compose deployment (docker/superset_config.py).
+RATELIMIT_ENABLED = True  # Superset turns Flask-Limiter on only with SUPERSET_ENV=production
+AUTH_RATE_LIMITED = True
+AUTH_RATE_LIMIT = os.environ.get("CHISO_SUPERSET_LOGIN_RATE_LIMIT", "10 per minute")
+
+
+def RATELIMIT_KEY_FUNC() -> str:  # noqa: N802 (Flask-Limiter's setting)
+    from flask import request
+
+    body = request.get_json(silent=True) if request.is_json else None
+    user = (body or {}).get("username") if isinstance(body, dict) else request.form.get("username")
+    return f"{request.remote_addr}|{str(user or '').lower()}"
+
+
+def FLASK_APP_MUTATOR(app) -> None:  # noqa: N802 (Superset's setting)
+    """The API's login gets the form's limit (FAB limits the form's blueprint only)."""
+    api = app.blueprints.get("SecurityApi")  # FAB's /api/v1/security/login and /refresh
+    if AUTH_RATE_LIMITED and api is not None:
+        app.appbuilder.sm.limiter.limit(AUTH_RATE_LIMIT, methods=["POST"])(api)
 
 # One process, no Redis: in-memory rate-limit storage (quiet), small in-process caches.
 RATELIMIT_STORAGE_URI = "memory://"

@@ -16,6 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # ports, so `make test` runs beside a running `make demo`. Set before anything reads the settings.
 os.environ.setdefault("CHISO_HOME_DIR", str(ROOT / ".chiso" / "test"))
 os.environ.setdefault("CHISO_SUPERSET_PORT", "18088")
+# The tests log in as the admin often; the login limit per account stays on, higher than a deployment's.
+os.environ.setdefault("CHISO_SUPERSET_LOGIN_RATE_LIMIT", "30 per minute")
 os.environ.setdefault("CHISO_SANDBOX_DVCQG_PORT", "18701")
 # The project's clock (ingestion/clock.py) stands still for the tests: nothing depends on the day they run.
 # Any other moment works too (`CHISO_TODAY=2027-12-06 make test`).

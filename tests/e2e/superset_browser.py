@@ -28,6 +28,12 @@ CHART_STATE_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-
 }))"""
 
 
+def dashboard_slugs() -> list[str]:
+    """The slugs of every dashboard asset."""
+    return sorted(yaml.safe_load(p.read_text(encoding="utf-8"))["slug"]
+                  for p in (superset.ASSETS_DIR / "dashboards").glob("*.yaml"))
+
+
 def dashboard_chart_uuids(slug: str) -> set[str]:
     """The uuids of the charts placed on the dashboard asset with this slug."""
     for path in (superset.ASSETS_DIR / "dashboards").glob("*.yaml"):
@@ -62,7 +68,7 @@ def render_dashboard(base_url: str, slug: str, screenshot: str,
 def render_dashboard_probed(base_url: str, slug: str, screenshot: str, probes: dict[str, str],
                             login: tuple[str, str] | None = None) -> tuple[list[dict], str, dict]:
     """render_dashboard, plus the result of each probe (a JavaScript function's source, run on the page once
-    every chart finished), by name."""
+    every chart finished), by name, and under "http_errors" every 4xx/5xx answer Superset gave the page."""
     from playwright.sync_api import sync_playwright
 
     expected = len(dashboard_chart_uuids(slug))
@@ -72,9 +78,11 @@ def render_dashboard_probed(base_url: str, slug: str, screenshot: str, probes: d
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1600, "height": 2400}, locale="vi-VN")
-            external = []
+            external, failed = [], []
             page.on("request", lambda r: None if r.url.startswith((base_url, "data:", "blob:"))
                     else external.append(r.url))
+            page.on("response", lambda r: failed.append(f"{r.status} {r.request.method} {r.url}")
+                    if r.status >= 400 and r.url.startswith(base_url) else None)
             page.goto(f"{base_url}/login/")
             page.fill("#username", user)
             page.fill("#password", password)
@@ -97,6 +105,7 @@ def render_dashboard_probed(base_url: str, slug: str, screenshot: str, probes: d
             charts = page.evaluate(CHART_STATE_JS)
             text = page.inner_text("body")
             results = {name: page.evaluate(js) for name, js in probes.items()}
+            results["http_errors"] = failed  # every answer of Superset's that was 4xx or 5xx
         finally:
             browser.close()
     # Superset's front end asks for a telemetry pixel; the content security policy blocks it.

@@ -9,7 +9,12 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from superset_browser import assert_every_chart_has_data, render_dashboard
+from superset_browser import (
+    assert_every_chart_has_data,
+    dashboard_slugs,
+    render_dashboard,
+    render_dashboard_probed,
+)
 
 from ingestion import cli, pg, superset, superset_rls
 from ingestion.config import settings
@@ -18,7 +23,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 
 SLUG = "chi-so-766-toan-quoc"
 UNIT_TABLE = "Xếp hạng sở, ngành và xã, phường của Đắk Lắk"  # a table chart over unit_scores_selected_period
-PASSWORD = secrets.token_urlsafe(12)
+PASSWORD = f"Pt-{secrets.token_urlsafe(12)}9a"  # of the four kinds Superset's password policy counts
 COMMUNE_USER, PROVINCE_USER = "pytest-xa", "pytest-tinh"
 
 
@@ -237,3 +242,54 @@ def test_gone_unit_loses_filter_and_role_renamed_unit_keeps_role(rls) -> None:
     restored = roles[commune_role["id"]]  # the same role: its users kept
     assert restored["name"] == commune_role["name"] and len(restored["user_ids"]) == 1
     assert sorted(restored["permission_ids"]) == sorted(roles_before[commune_role["id"]]["permission_ids"])
+
+
+def test_a_weak_password_is_refused(rls) -> None:
+    assert cli.main(["superset", "user", "add", "pytest-yeu", "--unit", rls["code"], "--first-name", "A",
+                     "--last-name", "B", "--password", "a"]) == 1
+    client = _admin()
+    try:
+        with pytest.raises(superset_rls.RlsError, match="12"):
+            superset_rls.add_user(client, "pytest-yeu", rls["code"], first_name="A", last_name="B",
+                                  password="abcdefghijkl")  # long enough, one kind only
+    finally:
+        client.close()
+
+
+def test_repeated_wrong_logins_are_rate_limited_per_account(rls, superset_url: str) -> None:
+    """The API login (FAB limits only the form's) answers 429 once an account has had its tries; another
+    account from the same address still logs in."""
+    import httpx
+
+    admin = _admin()
+    try:
+        superset_rls.add_user(admin, "pytest-khoa", rls["code"], first_name="A", last_name="B",
+                              password=PASSWORD)
+    finally:
+        admin.close()
+    statuses = []
+    with httpx.Client(base_url=superset_url, timeout=30) as client:
+        for _ in range(70):  # the tests' limit is 30 a minute, counted in each of the 2 workers
+            statuses.append(client.post("/api/v1/security/login", json={
+                "username": "pytest-khoa", "password": "sai-mat-khau", "provider": "db"}).status_code)
+            if statuses[-1] == 429:
+                break
+        assert statuses[-1] == 429 and set(statuses[:-1]) <= {401, 429}, statuses
+        other = client.post("/api/v1/security/login", json={"username": PROVINCE_USER, "password": PASSWORD,
+                                                               "provider": "db"})
+        assert other.status_code == 200
+
+
+LEADER_DASHBOARDS = ("dieu-hanh-hang-ngay", "so-sanh-xep-hang", "chi-so-766-toan-quoc")
+
+
+def test_the_leaders_dashboards_open_for_a_commune_user_without_an_error(rls, superset_url: str) -> None:
+    """No 4xx or 5xx for a unit user on the dashboards a commune's leader opens (filter state, colours,
+    permalinks, the user, the Vietnamese language pack), and Superset's menus in Vietnamese."""
+    assert set(LEADER_DASHBOARDS) <= set(dashboard_slugs())
+    for slug in LEADER_DASHBOARDS:
+        charts, text, probed = render_dashboard_probed(superset_url, slug, f"superset_rls_xa_{slug}.png", {},
+                                                    (COMMUNE_USER, PASSWORD))
+        assert not probed["http_errors"], (slug, probed["http_errors"])
+        assert not [c for c in charts if c["errors"]], slug
+        assert "Bảng điều khiển" in text, slug  # the navbar's "Dashboards"
