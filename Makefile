@@ -46,6 +46,7 @@ status: install
 bench: install
 	@$(PY) -m bench.bench_dossiers
 	@$(PY) -m bench.bench_warehouse
+	@$(PY) -m bench.bench_peak
 
 manifest: install
 	@$(PY) -c "from ingestion.transform import compile_manifest; compile_manifest()"
