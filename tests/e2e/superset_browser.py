@@ -24,7 +24,8 @@ CHART_STATE_JS = """() => [...document.querySelectorAll('[data-test="chart-grid-
     text: (el.querySelector('[data-test="chart-container"]') || {innerText: ''}).innerText.trim(),
     marks: el.querySelectorAll('[data-test="chart-container"] [data-chiso-mark]').length,
     errors: el.querySelectorAll('.alert-danger, .ant-alert-error, [data-test="error-message"]').length,
-    empty: /No results were returned|No data|Truy vấn không trả về kết quả|Không có dữ liệu/.test(el.innerText),
+    empty: /No results were returned|No data|Truy vấn không trả về kết quả|Không có dữ liệu/
+        .test(el.innerText),
 }))"""
 
 
