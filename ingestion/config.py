@@ -26,6 +26,12 @@ def sandbox_port(source: str) -> int:
     return int(_env(f"SANDBOX_{source.upper()}_PORT", str(SANDBOX_PORTS[source])))
 
 
+def http_timeout(source: str) -> float:
+    """Seconds a call to `source` may take: CHISO_<SOURCE>_HTTP_TIMEOUT, else CHISO_HTTP_TIMEOUT (30 s). The
+    national portal answers its monthly reports slower than the provincial systems their pages."""
+    return float(_env(f"{source.upper()}_HTTP_TIMEOUT") or settings().http_timeout)
+
+
 def _base_url(source: str) -> str:
     host = _env("SANDBOX_HOST", "127.0.0.1")
     return _env(f"{source.upper()}_BASE_URL", f"http://{host}:{sandbox_port(source)}")

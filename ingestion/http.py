@@ -1,7 +1,9 @@
 """The one HTTP layer every source uses: timeouts, bounded retries with backoff, one-line errors.
 
 Retries follow the usual "full jitter" exponential backoff (sleep a random time up to base * 2**n, capped),
-but a server's `Retry-After` (seconds) wins when it gives one: a WAF or rate limiter knows better than we do.
+but a server's `Retry-After` wins when it gives one (seconds, or an HTTP-date as RFC 9110 allows): a WAF or
+rate limiter knows better than we do. Every request names chiso and its version in `User-Agent`, so a source's
+operator can tell its traffic apart; timeouts are per source (config.http_timeout).
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from importlib import metadata
 from typing import Any
 
 import httpx
 import orjson
 
-from ingestion.config import settings
+from ingestion.config import http_timeout, settings
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +45,34 @@ class _Retryable(Exception):
         self.status, self.retry_after = status, retry_after
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def _user_agent() -> str:
     try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:  # an HTTP date: rare from these sources; fall back to our own backoff
+        version = metadata.version("chiso")
+    except metadata.PackageNotFoundError:  # run from a checkout that was not installed
+        version = "unknown"
+    return f"chiso/{version} httpx/{httpx.__version__}"
+
+
+USER_AGENT = _user_agent()
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asks us to wait, or None. An HTTP-date is measured from the response's own `Date`
+    (the server's clock, so no skew between the two machines), or from ours when it sends none."""
+    value = response.headers.get("Retry-After")
+    if value is None:
         return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        until = parsedate_to_datetime(value)
+        sent = response.headers.get("Date")
+        now = parsedate_to_datetime(sent).timestamp() if sent else time.time()
+    except (TypeError, ValueError):  # neither form: our own backoff decides
+        return None
+    return max(0.0, until.timestamp() - now)
 
 
 @dataclass
@@ -74,8 +100,8 @@ class HttpClient:
         self.sleep, self.rng, self.retry_statuses = sleep, rng, retry_statuses
         self._client = httpx.Client(
             base_url=base_url.rstrip("/"),
-            timeout=httpx.Timeout(timeout if timeout is not None else s.http_timeout),
-            headers={"Accept": "application/json", "User-Agent": "chiso-ingestion/0.1", **(headers or {})},
+            timeout=httpx.Timeout(timeout if timeout is not None else http_timeout(source)),
+            headers={"Accept": "application/json", "User-Agent": USER_AGENT, **(headers or {})},
             follow_redirects=True,
         )
 
@@ -111,7 +137,7 @@ class HttpClient:
                     raise _Retryable(f"connection error ({type(exc).__name__}: {exc})") from exc
                 if resp.status_code in self.retry_statuses:
                     raise _Retryable(f"HTTP {resp.status_code} {resp.reason_phrase}", resp.status_code,
-                                     _retry_after(resp))
+                                     retry_after(resp))
                 if resp.status_code not in ok_statuses:
                     raise SourceError(self.source, url, f"unexpected answer: {_snippet(resp.content)}",
                                       status=resp.status_code, tries=attempt)
