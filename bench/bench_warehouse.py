@@ -48,7 +48,7 @@ from ingestion import pg, superset  # noqa: E402
 from ingestion.config import settings  # noqa: E402
 from ingestion.sources import centres, dossiers, dvcqg, feedback  # noqa: E402
 from ingestion.sources.provincial import LOCAL_TZ  # noqa: E402
-from ingestion.transform import DBT_PROJECT_DIR, WAREHOUSE_EXCLUDES, run_dbt  # noqa: E402
+from ingestion.transform import DBT_PROJECT_DIR, run_dbt  # noqa: E402
 
 TARGET_MEDIAN_MS = 300
 # fct_dossier re-reads the raw versions loaded up to fct_dossier_lookback (3 hours) before its newest
@@ -386,9 +386,9 @@ FULL_BUILD = ["build", "--full-refresh", "--exclude-resource-type", "test", "uni
 
 
 def _night(args: argparse.Namespace) -> list[str]:
-    """The warehouse DAG's build (what the national and reconciliation DAGs build excluded); without the data
-    tests if asked."""
-    night = ["build", "--exclude", *WAREHOUSE_EXCLUDES, *NIGHT]
+    """The warehouse DAG's build (selector `warehouse` of dbt_project/selectors.yml: what the national and
+    reconciliation DAGs build excluded); without the data tests if asked."""
+    night = ["build", "--selector", "warehouse", *NIGHT]
     if args.night_models_only:
         night += ["--exclude-resource-type", "test", "unit_test"]
     return night

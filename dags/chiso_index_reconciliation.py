@@ -15,7 +15,6 @@ from airflow.sdk import DAG, Asset, get_current_context, task
 from ingestion import alerts
 from ingestion.config import retry_args
 from ingestion.dbt_cosmos import dbt_task_group
-from ingestion.transform import RECONCILIATION_MARTS
 
 RECONCILIATION = Asset("chiso://marts/index_reconciliation")
 
@@ -31,7 +30,7 @@ with DAG(
     tags=["chiso", "dvcqg", "index-766", "dbt"],
     doc_md=__doc__,
 ) as dag:
-    transform = dbt_task_group(select=list(RECONCILIATION_MARTS))
+    transform = dbt_task_group(selector="reconciliation")
 
     @task
     def mart_gate() -> dict:

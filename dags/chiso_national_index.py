@@ -14,7 +14,6 @@ from airflow.sdk import DAG, Asset, DeadlineReference, Param, get_current_contex
 from ingestion import alerts
 from ingestion.config import retry_args, schedule_args, settings
 from ingestion.dbt_cosmos import dbt_task_group
-from ingestion.transform import NATIONAL_MARTS
 
 NATIONAL_INDEX = Asset("chiso://marts/national_index")
 
@@ -62,8 +61,9 @@ with DAG(
 
         return gate("raw", pipeline_run=get_current_context()["run_id"], sources=("dvcqg",))
 
-    # Only the national slice and what it is built from; the warehouse DAG builds the rest.
-    transform = dbt_task_group(select=[f"+{mart}" for mart in NATIONAL_MARTS])
+    # Only the national slice and what it is built from (selector `national`, dbt_project/selectors.yml);
+    # the warehouse DAG builds the rest.
+    transform = dbt_task_group(selector="national")
 
     @task
     def mart_gate() -> dict:

@@ -4,9 +4,9 @@ validates them (results in audit.validation_runs, Data Docs), then the dbt docs 
 marts published.
 
 Scheduled on the assets the provincial ingest DAG updates: it runs once all three sources have landed.
-The national slice (mart_province_ranking, mart_unit_official_scores, mart_province_group_scores) is the
+dbt builds selector `warehouse` of dbt_project/selectors.yml: the national marts (selector `national`) are the
 national DAG's, behind its own gates, and mart_index_reconciliation, which reads both, is
-chiso_index_reconciliation's: both are left out here.
+chiso_index_reconciliation's (selector `reconciliation`): both are left out here.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from airflow.sdk import DAG, Asset, DeadlineReference, get_current_context, task
 from ingestion import alerts
 from ingestion.config import retry_args
 from ingestion.dbt_cosmos import dbt_task_group
-from ingestion.transform import WAREHOUSE_EXCLUDES
 
 WAREHOUSE = Asset("chiso://marts/warehouse")
 
@@ -47,7 +46,7 @@ with DAG(
 
         return require_raw_gates(PROVINCIAL_SOURCES)
 
-    transform = dbt_task_group(exclude=list(WAREHOUSE_EXCLUDES))
+    transform = dbt_task_group(selector="warehouse")
 
     @task
     def mart_gate() -> dict:

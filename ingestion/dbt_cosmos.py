@@ -10,13 +10,19 @@ from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, 
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
 from ingestion.config import PROJECT_ROOT, settings
+from ingestion.transform import SELECTIONS
 
 DBT_PROJECT = PROJECT_ROOT / "dbt_project"
 
 
-def dbt_task_group(*, select: list[str] | None = None, exclude: list[str] | None = None) -> DbtTaskGroup:
-    """Call inside a DAG. The manifest is compiled beforehand (`make manifest`, the runner, the deployment's
-    init step) to CHISO_DBT_MANIFEST."""
+def dbt_task_group(*, selector: str) -> DbtTaskGroup:
+    """Call inside a DAG with the name of its selector in dbt_project/selectors.yml. The manifest is compiled
+    beforehand (`make manifest`, the runner, the deployment's init step) to CHISO_DBT_MANIFEST.
+
+    Cosmos gets the selector as the --select/--exclude lists it stands for (ingestion.transform.SELECTIONS):
+    its RenderConfig documents `selector=` for LoadMode.DBT_LS only, and the lists render the same nodes
+    (tests/unit/test_dbt_selectors.py)."""
+    selection = SELECTIONS[selector]
     manifest = Path(os.environ.get("CHISO_DBT_MANIFEST", DBT_PROJECT / "target" / "manifest.json"))
     return DbtTaskGroup(
         group_id="dbt",
@@ -26,8 +32,8 @@ def dbt_task_group(*, select: list[str] | None = None, exclude: list[str] | None
                                      profiles_yml_filepath=DBT_PROJECT / "profiles.yml"),
         # One `dbt build` per node (its tests with it: half the dbt invocations of run + test tasks); tests
         # that span two nodes (relationships) run once both exist, in a task of their own.
-        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, select=select or [],
-                                   exclude=exclude or [], test_behavior=TestBehavior.BUILD,
+        render_config=RenderConfig(load_method=LoadMode.DBT_MANIFEST, select=list(selection.select),
+                                   exclude=list(selection.exclude), test_behavior=TestBehavior.BUILD,
                                    should_detach_multiple_parents_tests=True),
         execution_config=ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER),
         # a failed model is fixed in code, not by retrying; dbt runs on the workers of its queue, one node at

@@ -6,6 +6,7 @@ import json
 import os
 import uuid
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -14,12 +15,58 @@ from ingestion import clock, pg
 from ingestion.config import PROJECT_ROOT, settings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-# Which DAG builds what: the national DAG its marts and what they are built from, chiso_index_reconciliation
-# the mart that reads both, the warehouse DAG everything else (ingestion/dbt_cosmos.py, bench/).
-NATIONAL_MARTS = ("mart_province_ranking", "mart_unit_official_scores", "mart_province_group_scores")
-RECONCILIATION_MARTS = ("mart_index_reconciliation",)
-WAREHOUSE_EXCLUDES = (*NATIONAL_MARTS, *RECONCILIATION_MARTS)
+SELECTORS_FILE = DBT_PROJECT_DIR / "selectors.yml"
 FAILED = {"error", "fail", "runtime error"}
+
+
+@dataclass(frozen=True)
+class Selection:
+    """A selector of dbt_project/selectors.yml as dbt's --select/--exclude arguments (what Cosmos renders):
+    an empty select is everything."""
+
+    select: tuple[str, ...]
+    exclude: tuple[str, ...]
+
+
+def _selection_argument(item: object, where: str) -> str:
+    """One `method: fqn` item -> a --select/--exclude argument: its value, +value for `parents: true`."""
+    if not (isinstance(item, dict) and item.get("method") == "fqn" and isinstance(item.get("value"), str)
+            and set(item) <= {"method", "value", "parents"} and item.get("parents", False) in (True, False)):
+        raise ValueError(f"{SELECTORS_FILE.name}: {where}: only `method: fqn` items (value, optional parents:"
+                         f" true) are read here, not {item!r}")
+    return ("+" if item.get("parents") else "") + item["value"]
+
+
+def read_selectors(path: Path = SELECTORS_FILE) -> dict[str, Selection]:
+    """selectors.yml without dbt (DAG files must load fast): each selector a single fqn item or a union of fqn
+    items and at most one exclude list of fqn items; any other shape raises, so none is misread."""
+    import yaml
+
+    selections = {}
+    for selector in yaml.safe_load(path.read_text(encoding="utf-8"))["selectors"]:
+        name, definition = selector["name"], selector["definition"]
+        items = definition["union"] if isinstance(definition, dict) and set(definition) == {"union"} \
+            else [definition]
+        select, exclude = [], []
+        for item in items:
+            if isinstance(item, dict) and set(item) == {"exclude"} and not exclude:
+                exclude = [_selection_argument(e, f"{name}: exclude") for e in item["exclude"]]
+            else:
+                select.append(_selection_argument(item, name))
+        everything = "*" in select
+        if (everything and len(select) > 1) or not select:
+            raise ValueError(f"{path.name}: {name}: select \"*\" alone or named models, not {select}")
+        selections[name] = Selection(() if everything else tuple(select), tuple(exclude))
+    return selections
+
+
+# Which DAG builds what (dbt_project/selectors.yml): the national DAG its marts and what they are built from,
+# chiso_index_reconciliation the mart that reads both, the warehouse DAG everything else but those marts
+# (ingestion/dbt_cosmos.py, bench/). The names below are derived from the file, never written out again.
+SELECTIONS = read_selectors()
+NATIONAL_MARTS = tuple(arg.lstrip("+") for arg in SELECTIONS["national"].select)
+RECONCILIATION_MARTS = tuple(arg.lstrip("+") for arg in SELECTIONS["reconciliation"].select)
+WAREHOUSE_EXCLUDES = SELECTIONS["warehouse"].exclude
 
 
 class DbtError(RuntimeError):
