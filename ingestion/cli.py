@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from datetime import date
@@ -131,17 +132,33 @@ def cmd_extract(args: argparse.Namespace) -> None:
     if args.source == "dvcqg":
         from ingestion.sources import dvcqg
 
-        if not (args.start and args.end):
-            raise ValueError("extract dvcqg needs --start and --end")
         summary = dvcqg.extract(args.start, args.end)
     else:
         from ingestion.pipeline import extract_provincial
 
-        if bool(args.start) != bool(args.end):
-            raise ValueError("give both --start and --end (a back-fill), or neither (incremental)")
         summary = extract_provincial(args.source, args.start, args.end)
+    if args.json:
+        print(json.dumps(summary, default=str, ensure_ascii=False))
+        return
     window = f"{args.start}..{args.end}" if args.start else "from the watermark"
-    _say(f"extracted {args.source} {window} in {time.monotonic() - started:.1f} s: {summary}")
+    _say(f"extracted {args.source} {window} in {time.monotonic() - started:.1f} s")
+    for entity, run in summary["runs"].items():
+        received = run.get("received", run.get("records", 0) + run.get("quarantined", 0))
+        loaded = run.get("loaded", run.get("records", 0))
+        print(f"  {entity:28} run {run['run_id']}: {run['pages']} pages, {received} received,"
+              f" {loaded} loaded, {run['quarantined']} quarantined")
+
+
+def _check_window(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A window is checked before any source is read or any run recorded."""
+    start, end = getattr(args, "start", None), getattr(args, "end", None)
+    if start and end and start > end:
+        parser.error(f"the window is reversed: --start {start} is after --end {end}")
+    if getattr(args, "command", None) == "extract":
+        if args.source == "dvcqg" and not (start and end):
+            parser.error("extract dvcqg needs --start and --end (the months to read)")
+        if bool(start) != bool(end):
+            parser.error("give both --start and --end (a back-fill), or neither (incremental)")
 
 
 def cmd_pipeline_run(args: argparse.Namespace) -> None:
@@ -307,7 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     up = sub.add_parser("up", help="start PostgreSQL (private unless CHISO_WAREHOUSE_URL) and the sandbox")
-    up.add_argument("--no-sandbox", action="store_true")
+    up.add_argument("--no-sandbox", action="store_true",
+                    help="do not start the four sandbox sources (real sources are configured)")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop everything chiso started").set_defaults(func=cmd_down)
     sub.add_parser("status", help="what runs where").set_defaults(func=cmd_status)
@@ -315,31 +333,37 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
 
     url = sub.add_parser("warehouse-url", help="print a libpq URL of the warehouse (no password in it)")
-    url.add_argument("--role", default="reader", choices=["reader", "transform", "loader", "admin"])
+    url.add_argument("--role", default="reader", choices=["reader", "transform", "loader", "admin"],
+                     help="whose login the URL carries (default: reader, read-only on the marts)")
     url.add_argument("--show-password", action="store_true",
                      help="put the password in the URL (by default it stays in the project's password file,"
                           " which the URL names)")
     url.set_defaults(func=cmd_warehouse_url)
 
     extract = sub.add_parser("extract", help="extract one source into raw: a window, or incrementally")
-    extract.add_argument("source", choices=SOURCES)
-    extract.add_argument("--start", type=_day)
-    extract.add_argument("--end", type=_day)
-    extract.set_defaults(func=cmd_extract)
+    extract.add_argument("source", choices=SOURCES, help="S1 dvcqg (national portal), S2 dossiers,"
+                         " S3 feedback, S4 centres")
+    extract.add_argument("--start", type=_day, help="first day of the window (YYYY-MM-DD); with --end")
+    extract.add_argument("--end", type=_day, help="last day of the window, included; without both, from"
+                         " the watermark to now")
+    extract.add_argument("--json", action="store_true", help="print the runs as one JSON object (scripts)")
+    extract.set_defaults(func=cmd_extract, parser=extract)
 
     pipeline = sub.add_parser("pipeline", help="run the pipeline DAG in-process")
     pipeline_sub = pipeline.add_subparsers(dest="action", required=True)
     run = pipeline_sub.add_parser("run", help="run the DAGs over a window (a back-fill when it is past)")
-    run.add_argument("--start", type=_day, required=True)
-    run.add_argument("--end", type=_day, required=True)
-    run.add_argument("--dag", choices=["all", *DAGS], default="all")
-    run.set_defaults(func=cmd_pipeline_run)
+    run.add_argument("--start", type=_day, required=True, help="first day of the window (YYYY-MM-DD)")
+    run.add_argument("--end", type=_day, required=True, help="last day of the window, included")
+    run.add_argument("--dag", choices=["all", *DAGS], default="all",
+                     help="one DAG, or all of them in order (default)")
+    run.set_defaults(func=cmd_pipeline_run, parser=run)
 
     sandbox = sub.add_parser("sandbox", help="sandbox source servers")
     sandbox_sub = sandbox.add_subparsers(dest="action", required=True)
     serve = sandbox_sub.add_parser("serve", help="serve one source's sandbox in the foreground")
-    serve.add_argument("source", choices=SOURCES, nargs="?", default="dvcqg")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("source", choices=SOURCES, nargs="?", default="dvcqg",
+                       help="which source's sandbox (default dvcqg)")
+    serve.add_argument("--port", type=int, help="default: CHISO_SANDBOX_<SOURCE>_PORT (8701-8704)")
     serve.set_defaults(func=cmd_sandbox_serve)
 
     back = sub.add_parser("backup", help="pg_dump of the warehouse and both metadata databases, the landing"
@@ -381,22 +405,27 @@ def build_parser() -> argparse.ArgumentParser:
     user = superset_sub.add_parser("user", help="Superset logins of the province and its units")
     user_sub = user.add_subparsers(dest="user_action", required=True)
     user_add = user_sub.add_parser("add", help="create a login that sees one unit's rows, or the province's")
-    user_add.add_argument("username")
+    user_add.add_argument("username", help="the login name")
     scope = user_add.add_mutually_exclusive_group(required=True)
     scope.add_argument("--unit", metavar="CODE", help="unit code of marts.dim_unit (agency or commune)")
     scope.add_argument("--province", action="store_true", help="the province role: every unit's rows")
-    user_add.add_argument("--first-name", required=True)
-    user_add.add_argument("--last-name", required=True)
-    user_add.add_argument("--email")
+    user_add.add_argument("--first-name", required=True, help="shown in Superset")
+    user_add.add_argument("--last-name", required=True, help="shown in Superset")
+    user_add.add_argument("--email", help="where Superset's mails go (default: none)")
     user_add.add_argument("--password", help="default: one generated and printed once")
     superset.set_defaults(func=cmd_superset)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    from ingestion import progress
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _check_window(getattr(args, "parser", parser), args)
     try:
-        args.func(args)
+        with progress.shown_on(sys.stderr):
+            args.func(args)
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # one clear line; details are in the logs named in the message

@@ -36,6 +36,7 @@ from psycopg.adapt import Dumper
 from psycopg.pq import Format
 
 from ingestion import landing, pg
+from ingestion.progress import Progress
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class SourcePage:
     # has checked that), each with `context`; `items` are then loaded too (e.g. a rejected page).
     content_key: str | None = None
     context: dict[str, Any] | None = None
+    total: int | None = None  # records the whole list holds, when the server says (progress's ETA)
 
 
 @dataclass(frozen=True)
@@ -146,15 +148,17 @@ def run_load(*, source: str, entity: str, target: Target, pages: Iterable[Source
             conn.execute("select pg_advisory_lock(%s, %s)", (RUN_LOCK, run_id))
         result = RunResult(run_id, source, entity, details=dict(details or {}))
         result.landing_path = landing.relative(landing.run_dir(source, entity, run_id))
+        progress = Progress(source, entity, run_id)
         checksums: list[str] = []
         requests: list[dict[str, Any]] = []
         staging: _Staging | None = None
         try:
-            staging = _Staging(conn, target, window, run_id, session or {})
+            staging = _Staging(conn, target, window, run_id, session or {}, on_page=progress.page)
 
             def prepare(page: SourcePage) -> _Prepared:
                 """In the helper thread: land the page and NFC-normalise its text (Python, no database)."""
                 result.pages += 1
+                progress.expect(page.total)
                 path, checksum, size = landing.land_page(source, entity, run_id, result.pages, page.raw)
                 checksums.append(checksum)
                 result.bytes += size
@@ -384,8 +388,9 @@ class _Staging:
     SESSIONS = 2
 
     def __init__(self, conn: psycopg.Connection, target: Target, window: sql.Composable, run_id: int,
-                 session: dict[str, str]) -> None:
+                 session: dict[str, str], on_page: Callable[[int], None] | None = None) -> None:
         self.conn, self.target, self.window, self.session = conn, target, window, session
+        self.on_page = on_page  # told the records of each page once staged
         self.table = sql.Identifier("loading", f"typed_{run_id}")
         self.rows = 0
         self._lock = threading.Lock()
@@ -520,7 +525,7 @@ class _Staging:
                  derived=derived, typed=typed)
 
     def stage(self, conn: psycopg.Connection, p: _Prepared) -> None:
-        page = p.page
+        page, staged = p.page, 0
         if len(page.items) >= PAGE_SEQ:
             raise ValueError(f"page {p.page_no} has {len(page.items)} records;"
                              f" at most {PAGE_SEQ - 1} per page")
@@ -531,8 +536,7 @@ class _Staging:
             try:
                 with conn.transaction():
                     rows = conn.execute(self.page_sql, params).rowcount
-                with self._lock:
-                    self.rows += rows
+                staged += rows
             except psycopg.DataError as exc:
                 # the page itself (e.g. a \u0000 escape jsonb refuses, or bytes that are not UTF-8) goes to
                 # quarantine; an error of the target's SQL on a readable page fails the run
@@ -549,10 +553,12 @@ class _Staging:
                 for i, (ctx, rec) in enumerate(page.items, start=PAGE_SEQ // 2 if page.content_key else 1):
                     cp.write_row((p.page_no * PAGE_SEQ + i, p.page_no, p.landing_file,
                                   orjson.dumps(ctx).decode(), orjson.dumps(rec).decode()))
-            rows = conn.execute(self.items_sql).rowcount
+            staged += conn.execute(self.items_sql).rowcount
             conn.execute("truncate _chiso_items")
-            with self._lock:
-                self.rows += rows
+        with self._lock:
+            self.rows += staged
+        if self.on_page is not None:
+            self.on_page(staged)
 
     def finish(self, result: RunResult) -> None:
         """Inside the caller's transaction: decide, quarantine, replace the window (or add the new versions),

@@ -201,7 +201,8 @@ def read_pages(client: Client, entity: Entity, *, size: int, start: datetime | N
                 raise SourceError(entity.source, resp.url, f"paging did not end after {requests} pages")
             continue
         items, total, pages = env
-        yield SourcePage(resp.content, request=request, content_key="content", context=context or {})
+        yield SourcePage(resp.content, request=request, content_key="content", context=context or {},
+                         total=total)
         requests += 1
         if limit is None:  # bound runaway paging (a server ignoring page numbers): each page twice + slack
             limit = 2 * max(pages or 0, (total or 0) // max(size, 1) + 1) + 10

@@ -377,3 +377,58 @@ def test_a_database_restart_mid_load_is_one_line_and_reaped_by_status(s2, faults
                             text=True, timeout=120)
     assert f"died, now marked failed: run {run_id}" in status.stdout, status.stdout
     _assert_reaped(run_id)
+
+
+def _progress_lines(text: str) -> list[tuple[int, int]]:
+    """(page, rows) of each progress line `dossiers/dossiers run N: page P, R of T rows, ...`."""
+    import re
+
+    line = r"dossiers/dossiers run \d+: page (\d+), (\d+) of \d+ rows"
+    return [(int(p), int(r)) for p, r in re.findall(line, text)]
+
+
+def test_an_extract_on_a_pipe_logs_one_line_per_page_and_ends_in_a_summary(s2) -> None:
+    env = {**os.environ, "CHISO_DOSSIERS_BASE_URL": s2, "CHISO_PROVINCIAL_PAGE_SIZE": "100"}
+    done = subprocess.run([sys.executable, "-m", "ingestion.cli", "extract", "dossiers", "--start",
+                           W1[0].date().isoformat(), "--end", W1[1].date().isoformat()],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    lines = _progress_lines(done.stderr)
+    pages, received = _rows("select pages, records_received from audit.extract_runs where entity = 'dossiers'"
+                            " order by run_id desc limit 1")[0]
+    # every page staged is one line, rows counted up as they come (the completeness check's re-read aside)
+    assert len(lines) == pages > 3 and [p for p, _ in lines] == list(range(1, pages + 1))
+    assert [r for _, r in lines] == sorted(r for _, r in lines) and lines[-1][1] >= received
+    assert "rows/s" in done.stderr and "left" in done.stderr
+    summary = done.stdout.splitlines()
+    assert summary[0].startswith("chiso: extracted dossiers") and "{" not in done.stdout
+    assert any(line.split()[0] == "dossiers" and f"{received} received" in line for line in summary[1:])
+
+
+def test_an_extract_on_a_terminal_draws_a_bar_and_json_is_for_scripts(s2) -> None:
+    import json
+    import pty
+
+    env = {**os.environ, "CHISO_DOSSIERS_BASE_URL": s2, "CHISO_PROVINCIAL_PAGE_SIZE": "100", "COLUMNS": "160"}
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "ingestion.cli", "extract", "dossiers", "--json",
+                             "--start", W1[0].date().isoformat(), "--end", W1[1].date().isoformat()],
+                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=follower, text=True)
+    os.close(follower)
+    seen = b""
+    while True:  # read the terminal until the process closes it
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the other end is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = proc.communicate(timeout=600)
+    os.close(leader)
+    assert proc.returncode == 0, seen[-2000:]
+    screen = seen.decode(errors="replace")
+    assert "dossiers/dossiers run" in screen and "rows/s" in screen and "━" in screen  # rich's bar
+    assert not _progress_lines(screen)  # a bar, not the log lines of a pipe
+    summary = json.loads(out)
+    assert summary["source"] == "dossiers" and summary["runs"]["dossiers"]["received"] > 0
